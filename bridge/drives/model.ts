@@ -9,7 +9,9 @@ export const PoolName = z
   .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'must be 1-32 characters: lowercase letters, digits, dashes and underscores');
 
 export const DriveMode = z.enum(['read_write', 'read_only', 'cdrom']);
+export type DriveMode = z.infer<typeof DriveMode>;
 export const Filesystem = z.enum(['fat32', 'exfat', 'none', 'iso9660', 'unknown']);
+export type Filesystem = z.infer<typeof Filesystem>;
 export const CreateFilesystem = z.enum(['fat32', 'exfat', 'none']);
 export const PartitionScheme = z.enum(['mbr', 'none']);
 export const DriveSource = z.enum(['created', 'copied', 'referenced', 'restored']);
@@ -74,3 +76,13 @@ export const DriveEvent = z
   .object({ drive: DriveId, event_type: DriveEventType })
   .catchall(z.unknown());
 export type DriveEvent = z.infer<typeof DriveEvent>;
+
+/** The backup module's contribution to the drive view. */
+export const DriveBackupInfo = Drive.pick({
+  last_backup: true,
+  last_backup_bytes: true,
+  backup_state: true,
+  backup_progress: true,
+  suspicious_change: true,
+});
+export type DriveBackupInfo = z.infer<typeof DriveBackupInfo>;

@@ -4,27 +4,16 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 
-/** Absolute path of a system tool, or null. Looks in the sbin directories too (mkfs.* live there). */
-export function findTool(name: string): string | null {
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  for (const dir of dirs) {
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return null;
-}
+import { toolPath } from '../../bridge/core/tools.ts';
+
+export { toolPath as findTool };
 
 /**
  * A test that needs a system tool: under CI=true a missing tool fails the test (CI must install it);
  * on a developer machine the test is skipped with the reason. Returns false when skipped.
  */
 export function requireTool(t: TestContext, ...names: string[]): boolean {
-  const missing = names.filter((n) => !findTool(n));
+  const missing = names.filter((n) => !toolPath(n));
   if (missing.length === 0) return true;
   const message = `missing system tool(s): ${missing.join(', ')}`;
   if (process.env.CI === 'true') throw new Error(`${message} (CI must install them)`);

@@ -7,7 +7,7 @@ export interface GlobalOptions {
   json: boolean;
 }
 
-export type OptionValues = Record<string, string | boolean | string[] | boolean[] | undefined>;
+export type OptionValues = Record<string, string | boolean | Array<string | boolean> | undefined>;
 
 /**
  * One `pidrive` command. `run` returns the command's JSON result (the same field names as the HTTP

@@ -1,0 +1,7 @@
+import type { CommandSpec } from '../command.ts';
+import { commands as start } from './start.ts';
+import { commands as drive } from './drive.ts';
+import { commands as pool } from './pool.ts';
+
+/** Every `pidrive` command; each group file owns its commands. */
+export const allCommands: CommandSpec[] = [...start, ...drive, ...pool];

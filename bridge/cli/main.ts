@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
+import { PiDriveError } from '../core/errors.ts';
+import { VERSION } from '../version.ts';
+import type { CommandSpec, GlobalOptions } from './command.ts';
+import { allCommands } from './commands/index.ts';
+
+const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
+  'data-dir': { type: 'string' },
+  config: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+const GLOBAL_HELP = `Global options:
+  --data-dir DIR   data directory (env PIDRIVE_DATA_DIR, default ./data)
+  --config FILE    configuration file (env PIDRIVE_CONFIG, default <data-dir>/pidrive.yaml when present)
+  --json           machine output: one JSON document on stdout, progress on stderr
+  -h, --help       help for any command`;
+
+function usage(cmd: CommandSpec): string {
+  const args = cmd.args.map((a) => (a.endsWith('?') ? `[${a.slice(0, -1)}]` : a)).join(' ');
+  const opts = Object.entries(cmd.optionHelp ?? {}).map(([k, v]) => `  --${k} ${v}`);
+  return [`Usage: pidrive ${cmd.name}${args ? ' ' + args : ''}${opts.length ? ' [options]' : ''}`, '', cmd.summary, ...(opts.length ? ['', 'Options:', ...opts] : []), '', GLOBAL_HELP].join('\n');
+}
+
+function overview(prefix: string): string {
+  const list = allCommands.filter((c) => c.name.startsWith(prefix));
+  const width = Math.max(...list.map((c) => c.name.length));
+  return [
+    `pidrive ${VERSION}: virtual USB drives for Home Assistant, Node-RED and scripts`,
+    '',
+    'Commands:',
+    ...list.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    GLOBAL_HELP,
+    '',
+    'Exit codes: 0 done, 1 the operation failed, 2 bad usage or configuration.',
+  ].join('\n');
+}
+
+/** The longest run of leading words that names a command ("drive create" before "drive"). */
+function findCommand(words: string[]): { cmd: CommandSpec | null } {
+  for (let n = Math.min(2, words.length); n > 0; n--) {
+    const name = words.slice(0, n).join(' ');
+    const cmd = allCommands.find((c) => c.name === name);
+    if (cmd) return { cmd };
+  }
+  return { cmd: null };
+}
+
+function fail(err: unknown, json: boolean): number {
+  const e = err instanceof PiDriveError ? err : new PiDriveError('internal', err instanceof Error ? err.message : String(err));
+  if (json) process.stdout.write(JSON.stringify(e.toJSON()) + '\n');
+  else process.stderr.write(`pidrive: ${e.message}\n`);
+  return e.exitCode;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const words = argv.filter((a) => !a.startsWith('-'));
+  const { cmd } = findCommand(words);
+  if (!cmd) {
+    if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(overview(words[0] ?? '') + '\n');
+      return 0;
+    }
+    process.stdout.write(overview(words.length && allCommands.some((c) => c.name.startsWith(words[0]! + ' ')) ? words[0]! : '') + '\n');
+    return fail(new PiDriveError('bad_request', words.length ? `unknown command "${words.join(' ')}"` : 'no command given'), json);
+  }
+  // Remove the command words (first occurrences) and parse the rest strictly.
+  const rest = [...argv];
+  for (const w of cmd.name.split(' ')) rest.splice(rest.indexOf(w), 1);
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...cmd.options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    return fail(new PiDriveError('bad_request', `${(err as Error).message}\n\n${usage(cmd)}`), json);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(usage(cmd) + '\n');
+    return 0;
+  }
+  const required = cmd.args.filter((a) => !a.endsWith('?'));
+  if (positionals.length < required.length || positionals.length > cmd.args.length) {
+    return fail(new PiDriveError('bad_request', `expected ${cmd.args.join(' ') || 'no arguments'}\n\n${usage(cmd)}`), json);
+  }
+  const args = Object.fromEntries(cmd.args.map((a, i) => [a.replace(/\?$/, ''), positionals[i]]));
+  const globals: GlobalOptions = {
+    dataDir: values['data-dir'] as string | undefined,
+    config: values.config as string | undefined,
+    json: values.json === true,
+  };
+  try {
+    const result = await cmd.run({ args, options: values, globals });
+    if (globals.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else {
+      const text = cmd.human ? cmd.human(result) : JSON.stringify(result, null, 2);
+      if (text) process.stdout.write(text + '\n');
+    }
+    return 0;
+  } catch (err) {
+    return fail(err, globals.json);
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

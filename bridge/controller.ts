@@ -1,0 +1,92 @@
+import { systemClock, type Clock } from './core/clock.ts';
+import { acquireDataLock } from './core/data-lock.ts';
+import { EventBus } from './core/event-bus.ts';
+import type { Logger } from './core/logger.ts';
+import type { Config } from './config/schema.ts';
+import { Store } from './store/database.ts';
+import { EventsRepo } from './store/events-repo.ts';
+import { PoolRegistry } from './pools/registry.ts';
+import { DriveService } from './drives/service.ts';
+import { createGadget } from './gadget/index.ts';
+import type { BridgeContext, Extension } from './context.ts';
+import { VERSION } from './version.ts';
+
+export interface BridgeOptions {
+  config: Config;
+  dataDir: string;
+  log: Logger;
+  clock?: Clock;
+  /** Called when an extension asks for a restart (the HA "Restart" button). */
+  onRestartRequested?: () => void;
+}
+
+/**
+ * Builds the context once, starts extensions in order and stops them in reverse
+ * (zigbee2mqtt's Controller). The gadget comes first so that a drive attached before a crash is
+ * adopted before anything publishes its state.
+ */
+export class Bridge {
+  readonly context: BridgeContext;
+  readonly #extensions: Extension[] = [];
+  readonly #release: () => void;
+  #started: Extension[] = [];
+
+  constructor(options: BridgeOptions) {
+    const { config, dataDir, log } = options;
+    this.#release = acquireDataLock(dataDir, 'pidrive start');
+    try {
+      const bus = new EventBus(log);
+      const store = new Store(dataDir);
+      const events = new EventsRepo(store, bus);
+      const pools = new PoolRegistry(store, dataDir, config.pools);
+      const drives = new DriveService({ store, pools, bus, events, log: log.child({ module: 'drives' }) });
+      const clock = options.clock ?? systemClock;
+      const gadget = createGadget({ config, dataDir, log: log.child({ module: 'gadget' }), bus, clock, drives, events });
+      drives.setViewSources({ hostState: () => gadget.attachments.hostState() });
+      this.context = {
+        config,
+        dataDir,
+        version: VERSION,
+        log,
+        bus,
+        clock,
+        store,
+        events,
+        pools,
+        drives,
+        attachments: gadget.attachments,
+        requestRestart: () => (options.onRestartRequested ?? (() => process.kill(process.pid, 'SIGTERM')))(),
+      };
+      this.#extensions.push(gadget.extension);
+    } catch (err) {
+      this.#release();
+      throw err;
+    }
+  }
+
+  async start(): Promise<void> {
+    const { log, drives } = this.context;
+    const fixed = drives.reconcile();
+    log.info('bridge starting', { version: VERSION, bridge_id: this.context.config.bridge.id, data_dir: this.context.dataDir, reconciled: fixed.length });
+    for (const ext of this.#extensions) {
+      await ext.start();
+      this.#started.push(ext);
+      log.debug('extension started', { extension: ext.name });
+    }
+    log.info('bridge started', { drives: drives.list().length });
+  }
+
+  async stop(): Promise<void> {
+    for (const ext of this.#started.reverse()) {
+      try {
+        await ext.stop();
+      } catch (err) {
+        this.context.log.error('extension failed to stop', { extension: ext.name, err });
+      }
+    }
+    this.#started = [];
+    this.context.store.close();
+    this.#release();
+    this.context.log.info('bridge stopped');
+  }
+}

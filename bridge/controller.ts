@@ -10,6 +10,7 @@ import { DriveService } from './drives/service.ts';
 import { createGadget } from './gadget/index.ts';
 import type { BridgeContext, Extension } from './context.ts';
 import { VERSION } from './version.ts';
+import { ApiExtension } from './api/extension.ts';
 
 export interface BridgeOptions {
   config: Config;
@@ -58,6 +59,7 @@ export class Bridge {
         requestRestart: () => (options.onRestartRequested ?? (() => process.kill(process.pid, 'SIGTERM')))(),
       };
       this.#extensions.push(gadget.extension);
+      this.#extensions.push(new ApiExtension(this.context));
     } catch (err) {
       this.#release();
       throw err;

@@ -1,0 +1,69 @@
+import { once } from 'node:events';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { AuthService } from '../auth/service.ts';
+import { socketPath } from '../cli/control-client.ts';
+import type { BridgeContext, Extension } from '../context.ts';
+import { createApp } from './app.ts';
+import { listenControlSocket } from './control-socket.ts';
+import { apiRoutes } from './routes/index.ts';
+import type { ApiDeps } from './route.ts';
+
+/** The HTTP API on TCP (HTTP or HTTPS) and on the control socket. */
+export class ApiExtension implements Extension {
+  readonly name = 'api';
+  readonly #ctx: BridgeContext;
+  #tcp: http.Server | null = null;
+  #socket: http.Server | null = null;
+  #auth: AuthService | null = null;
+
+  constructor(ctx: BridgeContext) {
+    this.#ctx = ctx;
+  }
+
+  /** The users, tokens and sessions behind the API (available once started). */
+  get auth(): AuthService {
+    if (!this.#auth) throw new Error('the API extension is not started');
+    return this.#auth;
+  }
+
+  /** The TCP port actually bound (useful with port 0). */
+  get port(): number {
+    return (this.#tcp?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.#ctx;
+    const auth = new AuthService(this.#ctx.store, config.auth, this.#ctx.clock);
+    this.#auth = auth;
+    const { tls_cert_file: certFile, tls_key_file: keyFile } = config.http;
+    const tls = Boolean(certFile && keyFile);
+    const deps: ApiDeps = { ctx: this.#ctx, auth, tls };
+    const app = createApp(deps, apiRoutes);
+
+    this.#socket = await listenControlSocket(socketPath(this.#ctx.dataDir), app);
+    const tcp = tls ? https.createServer({ cert: fs.readFileSync(certFile!), key: fs.readFileSync(keyFile!) }, app) : http.createServer(app);
+    this.#tcp = tcp;
+    const listening = once(tcp, 'listening');
+    tcp.listen(config.http.port, config.http.host);
+    await listening;
+    log.info('api listening', { host: config.http.host, port: this.port, tls, socket: socketPath(this.#ctx.dataDir) });
+
+    const setupCode = auth.openSetup();
+    if (setupCode) {
+      log.warn('no admin exists yet: open the web UI and enter this one-time setup code, or run "pidrive user add NAME"', { setup_code: setupCode });
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const server of [this.#tcp, this.#socket]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    this.#tcp = null;
+    this.#socket = null;
+  }
+}

@@ -39,6 +39,21 @@ function overview(prefix: string): string {
   ].join('\n');
 }
 
+/** Positional words of argv: option values (`--data-dir DIR`) are skipped, whichever command takes them. */
+function commandWords(argv: string[]): Array<{ word: string; index: number }> {
+  const takesValue = new Set<string>();
+  for (const [name, o] of Object.entries(GLOBAL_OPTIONS)) if (o.type === 'string') takesValue.add(`--${name}`);
+  for (const c of allCommands) for (const [name, o] of Object.entries(c.options)) if (o.type === 'string') takesValue.add(`--${name}`);
+  const words: Array<{ word: string; index: number }> = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('-')) {
+      if (takesValue.has(a)) i++;
+    } else words.push({ word: a, index: i });
+  }
+  return words;
+}
+
 /** The longest run of leading words that names a command ("drive create" before "drive"). */
 function findCommand(words: string[]): { cmd: CommandSpec | null } {
   for (let n = Math.min(2, words.length); n > 0; n--) {
@@ -58,7 +73,8 @@ function fail(err: unknown, json: boolean): number {
 
 export async function main(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
-  const words = argv.filter((a) => !a.startsWith('-'));
+  const positional = commandWords(argv);
+  const words = positional.map((p) => p.word);
   const { cmd } = findCommand(words);
   if (!cmd) {
     if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
@@ -68,9 +84,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(overview(words.length && allCommands.some((c) => c.name.startsWith(words[0]! + ' ')) ? words[0]! : '') + '\n');
     return fail(new PiDriveError('bad_request', words.length ? `unknown command "${words.join(' ')}"` : 'no command given'), json);
   }
-  // Remove the command words (first occurrences) and parse the rest strictly.
-  const rest = [...argv];
-  for (const w of cmd.name.split(' ')) rest.splice(rest.indexOf(w), 1);
+  // Drop the command words and parse the rest strictly.
+  const commandIndexes = new Set(positional.slice(0, cmd.name.split(' ').length).map((p) => p.index));
+  const rest = argv.filter((_, i) => !commandIndexes.has(i));
   let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...cmd.options }, allowPositionals: true, strict: true });

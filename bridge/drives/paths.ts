@@ -16,11 +16,16 @@ export function pathInPool(poolDir: string, relative: string, field = 'path'): s
   if (!isInside(root, joined)) {
     throw new PiDriveError('bad_request', `${field} leaves the pool`, { [field]: 'outside the pool' });
   }
-  // The file may not exist yet: resolve the deepest existing ancestor and check that too.
+  // The file may not exist yet: check the deepest entry that does (lstat: a dangling link is an entry too).
   let probe = joined;
-  while (!fs.existsSync(probe)) probe = path.dirname(probe);
-  const real = fs.realpathSync(probe);
-  if (!isInside(root, real) || (probe === joined && fs.lstatSync(joined).isSymbolicLink())) {
+  while (!lexists(probe)) probe = path.dirname(probe);
+  let real: string | null = null;
+  try {
+    real = fs.realpathSync(probe);
+  } catch {
+    // a dangling symbolic link
+  }
+  if (real === null || !isInside(root, real) || (probe === joined && fs.lstatSync(joined).isSymbolicLink())) {
     throw new PiDriveError('bad_request', `${field} resolves outside the pool through a symbolic link`, { [field]: 'symbolic link' });
   }
   return joined;
@@ -30,4 +35,13 @@ export function pathInPool(poolDir: string, relative: string, field = 'path'): s
 export function isInside(root: string, child: string): boolean {
   const rel = path.relative(root, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -10,6 +10,7 @@ import { createApp } from './app.ts';
 import { listenControlSocket } from './control-socket.ts';
 import { apiRoutes } from './routes/index.ts';
 import type { ApiDeps } from './route.ts';
+import { WsHub } from './websocket.ts';
 
 /** The HTTP API on TCP (HTTP or HTTPS) and on the control socket. */
 export class ApiExtension implements Extension {
@@ -18,6 +19,7 @@ export class ApiExtension implements Extension {
   #tcp: http.Server | null = null;
   #socket: http.Server | null = null;
   #auth: AuthService | null = null;
+  #ws: WsHub | null = null;
 
   constructor(ctx: BridgeContext) {
     this.#ctx = ctx;
@@ -43,9 +45,14 @@ export class ApiExtension implements Extension {
     const deps: ApiDeps = { ctx: this.#ctx, auth, tls };
     const app = createApp(deps, apiRoutes);
 
+    const ws = new WsHub(deps, { maxBufferedBytes: 1024 * 1024, recheckMs: 15_000 });
+    this.#ws = ws;
     this.#socket = await listenControlSocket(socketPath(this.#ctx.dataDir), app);
     const tcp = tls ? https.createServer({ cert: fs.readFileSync(certFile!), key: fs.readFileSync(keyFile!) }, app) : http.createServer(app);
     this.#tcp = tcp;
+    ws.attach(this.#socket);
+    ws.attach(tcp);
+    ws.start();
     const listening = once(tcp, 'listening');
     tcp.listen(config.http.port, config.http.host);
     await listening;
@@ -57,7 +64,15 @@ export class ApiExtension implements Extension {
     }
   }
 
+  /** The live WebSocket hub (available once started). */
+  get websocket(): WsHub {
+    if (!this.#ws) throw new Error('the API extension is not started');
+    return this.#ws;
+  }
+
   async stop(): Promise<void> {
+    this.#ws?.stop();
+    this.#ws = null;
     for (const server of [this.#tcp, this.#socket]) {
       if (!server) continue;
       server.closeAllConnections();

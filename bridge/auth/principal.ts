@@ -8,7 +8,7 @@ export interface Principal {
   readonly kind: 'local' | 'user' | 'token';
   /** The user or token name; "local" for the control socket. */
   readonly name: string;
-  /** How the audit log names it: "local", the user name, or "token:<name>". */
+  /** How the audit log names it: "local", "user:<name>" or "token:<name>". */
   readonly actor: string;
   readonly role: Role;
   readonly userId: string | null;

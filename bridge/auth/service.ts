@@ -137,7 +137,7 @@ export class AuthService {
     return {
       kind: 'user',
       name: user.name,
-      actor: user.name,
+      actor: `user:${user.name}`,
       role: user.role,
       userId: user.id,
       drives: null,
@@ -175,10 +175,6 @@ export class AuthService {
       .filter((n): n is string => n !== undefined)
       .sort();
     return { owner, shares };
-  }
-
-  userIdOf(name: string): string {
-    return this.users.get(name).id;
   }
 }
 

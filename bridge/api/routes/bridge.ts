@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { HostState } from '../../drives/model.ts';
 import { GadgetInfo } from '../../gadget/types.ts';
-import { defineRoute, type AnyRoute } from '../route.ts';
+import type { Principal } from '../../auth/principal.ts';
+import { defineRoute, type AnyRoute, type ApiDeps } from '../route.ts';
 
 const Health = z.object({ status: z.literal('ok') });
 
@@ -15,6 +16,19 @@ export const BridgeInfo = z.object({
   attached_count: z.number().int().nonnegative(),
 });
 export type BridgeInfo = z.infer<typeof BridgeInfo>;
+
+/** As the caller sees it: the counts cover only the drives it may see. */
+export function bridgeInfo(deps: ApiDeps, principal: Principal): BridgeInfo {
+  const drives = deps.auth.visible(principal, deps.ctx.drives.list());
+  return {
+    id: deps.ctx.config.bridge.id,
+    version: deps.ctx.version,
+    gadget: deps.ctx.attachments.info(),
+    host: deps.ctx.attachments.hostState(),
+    drive_count: drives.length,
+    attached_count: drives.filter((d) => d.attached).length,
+  };
+}
 
 export const bridgeRoutes: AnyRoute[] = [
   defineRoute({
@@ -31,16 +45,6 @@ export const bridgeRoutes: AnyRoute[] = [
     summary: 'Bridge id, version, gadget backend and capabilities, UDC, host state',
     access: 'viewer',
     response: BridgeInfo,
-    handler: ({ deps, principal }): BridgeInfo => {
-      const drives = deps.auth.visible(principal, deps.ctx.drives.list());
-      return {
-        id: deps.ctx.config.bridge.id,
-        version: deps.ctx.version,
-        gadget: deps.ctx.attachments.info(),
-        host: deps.ctx.attachments.hostState(),
-        drive_count: drives.length,
-        attached_count: drives.filter((d) => d.attached).length,
-      };
-    },
+    handler: ({ deps, principal }) => bridgeInfo(deps, principal),
   }),
 ];

@@ -28,8 +28,9 @@ const NOT_OVERRIDES = new Set(['PIDRIVE_DATA_DIR', 'PIDRIVE_CONFIG']);
  */
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
-  const earlyDataDir = options.dataDir ?? env.PIDRIVE_DATA_DIR;
-  let configFile = options.configFile ?? env.PIDRIVE_CONFIG ?? null;
+  // An empty variable counts as unset, as shells and systemd units often leave them.
+  const earlyDataDir = options.dataDir || env.PIDRIVE_DATA_DIR || undefined;
+  let configFile = options.configFile || env.PIDRIVE_CONFIG || null;
   if (!configFile) {
     const candidate = path.join(earlyDataDir ?? './data', 'pidrive.yaml');
     if (fs.existsSync(candidate)) configFile = candidate;

@@ -66,7 +66,7 @@ function handle(deps: ApiDeps, route: AnyRoute) {
       audit: { drive: route.driveParam ? (params[route.driveParam] as string) : null, details: {} },
     };
     const result = await route.handler(call);
-    if (route.audit && route.audit.by !== 'service') {
+    if (route.audit && route.audit.by !== 'service' && !call.audit.skip) {
       deps.ctx.events.append({
         kind: 'audit',
         action: route.audit.action,

@@ -27,8 +27,11 @@ export interface Call<P, Q, B> {
   deps: ApiDeps;
   req: Request;
   res: Response;
-  /** What the framework's audit entry records; handlers fill in the drive and details they know. */
-  audit: { drive: string | null; details: Record<string, unknown> };
+  /**
+   * What the framework's audit entry records; handlers fill in the drive and details they know,
+   * or set `skip` when the services they called wrote every entry themselves.
+   */
+  audit: { drive: string | null; details: Record<string, unknown>; skip?: boolean };
 }
 
 type AnyObject = z.ZodType<Record<string, unknown>, Record<string, unknown>>;

@@ -1,13 +1,21 @@
 import { z } from 'zod';
 import { PiDriveError } from '../../core/errors.ts';
-import { CreateDriveInput } from '../../drives/inputs.ts';
+import { CreateDriveInput, ImportDriveInput } from '../../drives/inputs.ts';
+import { SizeString } from '../../drives/size.ts';
+import { roleAllows } from '../../auth/roles.ts';
 import { Drive, DriveMode } from '../../drives/model.ts';
 import { AttachOptions, EjectMethod } from '../../gadget/types.ts';
 import { defineRoute, type AnyRoute } from '../route.ts';
 import { DriveParams } from './params.ts';
 
 const Detached = z.object({ drive: Drive, method: EjectMethod });
-const UpdateDriveInput = z.object({ mode: DriveMode }).strict();
+const UpdateDriveInput = z
+  .object({ mode: DriveMode.optional(), size: SizeString.optional().describe('grow the drive to this size (never shrinks)') })
+  .strict()
+  .refine((b) => b.mode !== undefined || b.size !== undefined, { message: 'send mode and/or size', path: ['mode'] });
+const Updated = z.object({ drive: Drive, notes: z.array(z.string()) });
+/** `from` makes it an import (admin only: it reads a file on the bridge); otherwise a new image. */
+const NewDriveInput = z.union([CreateDriveInput, ImportDriveInput]);
 const RemoveQuery = z.object({ force: z.enum(['true', 'false']).optional() }).strict();
 const Removed = z.object({ id: z.string(), removed_file: z.boolean() });
 
@@ -33,9 +41,9 @@ export const driveRoutes: AnyRoute[] = [
   defineRoute({
     method: 'post',
     path: '/drives',
-    summary: 'Create a sparse, formatted drive image; a user becomes its owner',
+    summary: 'Create a sparse, formatted drive image, or (admin, with `from`) import an image file; a user becomes its owner',
     access: 'operator',
-    body: CreateDriveInput,
+    body: NewDriveInput,
     response: Drive,
     status: 201,
     audit: { action: 'drive.create', by: 'service' },
@@ -43,7 +51,11 @@ export const driveRoutes: AnyRoute[] = [
       if (principal.drives !== null && !principal.drives.includes(body.id)) {
         throw new PiDriveError('forbidden', `token "${principal.name}" is limited to drives ${principal.drives.join(', ')}`, { id: 'outside the token\'s drives' });
       }
-      const drive = await deps.ctx.drives.create(body, who);
+      let drive;
+      if ('from' in body) {
+        if (!roleAllows(principal.role, 'admin')) throw new PiDriveError('forbidden', 'importing a file of the bridge needs the admin role', { from: 'admin only' });
+        drive = await deps.ctx.drives.import(body, who);
+      } else drive = await deps.ctx.drives.create(body, who);
       if (principal.userId === null) return drive;
       deps.ctx.drives.setOwner(drive.id, principal.userId);
       return deps.ctx.drives.view(drive.id);
@@ -52,17 +64,21 @@ export const driveRoutes: AnyRoute[] = [
   defineRoute({
     method: 'patch',
     path: '/drives/{id}',
-    summary: 'Change the mode of a detached drive',
+    summary: 'Grow a detached drive and/or change its mode',
     access: 'operator',
     params: DriveParams,
     driveParam: 'id',
     body: UpdateDriveInput,
-    response: Drive,
+    response: Updated,
     audit: { action: 'drive.mode' },
-    async handler({ deps, params, body, audit }) {
-      await deps.ctx.attachments.setMode(params.id, body.mode);
-      audit.details = { mode: body.mode };
-      return deps.ctx.drives.view(params.id);
+    async handler({ deps, params, body, audit, who }) {
+      // Resize first: it has the most ways to fail, and it refuses an attached drive just as setMode does.
+      const notes = body.size !== undefined ? (await deps.ctx.drives.resize(params.id, body.size, who)).notes : [];
+      if (body.mode !== undefined) {
+        await deps.ctx.attachments.setMode(params.id, body.mode);
+        audit.details = { mode: body.mode };
+      } else audit.skip = true;
+      return { drive: deps.ctx.drives.view(params.id), notes };
     },
   }),
   defineRoute({

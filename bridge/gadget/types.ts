@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { DriveMode, HostState, type DriveRecord } from '../drives/model.ts';
 
-/** How a detach or eject finally succeeded (the eject ladder's rungs, least disruptive first). */
-export const EjectMethod = z.enum(['file', 'forced_eject', 'soft_connect', 'rebind', 'simulated']);
+/**
+ * How a detach or eject finally succeeded (the eject ladder's rungs, least disruptive first);
+ * `none` when the drive was not attached, so detaching twice is harmless.
+ */
+export const EjectMethod = z.enum(['file', 'forced_eject', 'soft_connect', 'rebind', 'simulated', 'none']);
 export type EjectMethod = z.infer<typeof EjectMethod>;
 
 export const GadgetInfo = z.object({
@@ -10,7 +13,10 @@ export const GadgetInfo = z.object({
   /** Why the backend was chosen (e.g. "no USB device controller: /sys/class/udc is empty"). */
   reason: z.string(),
   udc: z.string().nullable(),
+  /** The kernel's LUN limit per mass-storage function (8 on old kernels, 16 on current ones). */
   max_luns: z.number().int().positive(),
+  /** Drive slots in use: gadget.luns capped by max_luns. */
+  slots: z.number().int().positive(),
   capabilities: z.object({
     forced_eject: z.boolean(),
     inquiry_string: z.boolean(),

@@ -11,6 +11,7 @@ import { createGadget } from './gadget/index.ts';
 import type { BridgeContext, Extension } from './context.ts';
 import { VERSION } from './version.ts';
 import { ApiExtension } from './api/extension.ts';
+import { MqttExtension } from './mqtt/extension.ts';
 
 export interface BridgeOptions {
   config: Config;
@@ -60,6 +61,7 @@ export class Bridge {
       };
       this.#extensions.push(gadget.extension);
       this.#extensions.push(new ApiExtension(this.context));
+      this.#extensions.push(new MqttExtension(this.context));
     } catch (err) {
       this.#release();
       throw err;

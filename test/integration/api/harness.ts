@@ -1,0 +1,155 @@
+import http from 'node:http';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { ConfigSchema, type ConfigInput } from '../../../bridge/config/schema.ts';
+import { systemClock, type Clock } from '../../../bridge/core/clock.ts';
+import { createLogger } from '../../../bridge/core/logger.ts';
+import { Bridge } from '../../../bridge/controller.ts';
+import { tempDir } from '../../helpers/tools.ts';
+
+export interface Res {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  text: string;
+  /** The parsed JSON body (null when empty). */
+  body: any;
+}
+
+export interface Req {
+  method?: string;
+  body?: unknown;
+  /** Sent as is (for malformed JSON, wrong content types, huge bodies). */
+  raw?: string | Buffer;
+  token?: string;
+  cookie?: string;
+  csrf?: string;
+  headers?: Record<string, string>;
+}
+
+/** The system clock shifted by a test-controlled offset (token expiry without sleeping). */
+export function offsetClock(): Clock & { advance(ms: number): void } {
+  let offset = 0;
+  return {
+    now: () => new Date(Date.now() + offset),
+    monotonicMs: () => performance.now() + offset,
+    setTimeout: systemClock.setTimeout,
+    advance: (ms: number) => {
+      offset += ms;
+    },
+  };
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+
+export function request(target: { port: number } | { socketPath: string }, apiPath: string, req: Req = {}): Promise<Res> {
+  const payload = req.raw !== undefined ? Buffer.from(req.raw) : req.body !== undefined ? Buffer.from(JSON.stringify(req.body)) : undefined;
+  const headers: Record<string, string> = { ...(payload && { 'content-type': 'application/json', 'content-length': String(payload.length) }) };
+  if (req.token) headers.authorization = `Bearer ${req.token}`;
+  if (req.cookie) headers.cookie = req.cookie;
+  if (req.csrf) headers['x-csrf-token'] = req.csrf;
+  Object.assign(headers, req.headers);
+  return new Promise((resolve, reject) => {
+    const r = http.request(
+      {
+        ...('port' in target ? { host: '127.0.0.1', port: target.port, agent } : { socketPath: target.socketPath }),
+        method: req.method ?? 'GET',
+        path: apiPath.startsWith('/api/') ? apiPath : `/api/v1${apiPath}`,
+        headers,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown = null;
+          if (text) {
+            try {
+              body = JSON.parse(text);
+            } catch {
+              body = undefined;
+            }
+          }
+          resolve({ status: res.statusCode!, headers: res.headers, text, body });
+        });
+      },
+    );
+    r.on('error', reject);
+    if (payload) r.write(payload);
+    r.end();
+  });
+}
+
+export interface TestBridge {
+  bridge: Bridge;
+  dataDir: string;
+  port: number;
+  socketPath: string;
+  clock: ReturnType<typeof offsetClock>;
+  logs: string[];
+  /** The first-run setup code printed in the log, if setup was open. */
+  setupCode: string | null;
+  /** Over TCP, as a client on the network. */
+  http(apiPath: string, req?: Req): Promise<Res>;
+  /** Over the control socket, as the local administrator. */
+  local(apiPath: string, req?: Req): Promise<Res>;
+  /** A token made through the control socket. */
+  token(name: string, role: string, extra?: Record<string, unknown>): Promise<string>;
+}
+
+/**
+ * A real bridge (controller, simulated gadget, API on 127.0.0.1 port 0, control socket) on a
+ * fresh data directory, stopped when the test ends.
+ */
+export async function startBridge(t: TestContext, config: ConfigInput = {}): Promise<TestBridge> {
+  const dataDir = tempDir(t, 'pidrive-api-');
+  const logs: string[] = [];
+  const clock = offsetClock();
+  const full = ConfigSchema.parse({
+    ...config,
+    bridge: { id: 'test', ...config.bridge },
+    http: { host: '127.0.0.1', port: 0, ...config.http },
+    gadget: { backend: 'simulated', ...config.gadget },
+    embedded_broker: { host: '127.0.0.1', port: 0, ...config.embedded_broker },
+    log: { level: 'info', format: 'json' },
+  });
+  const log = createLogger({ level: 'info', format: 'json', write: (line) => logs.push(line) });
+  const bridge = new Bridge({ config: full, dataDir, log, clock, onRestartRequested: () => {} });
+  await bridge.start();
+  t.after(() => bridge.stop());
+  const listening = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'api listening');
+  if (!listening) throw new Error(`the API did not report its port; log:\n${logs.join('\n')}`);
+  const port = listening.port as number;
+  const setup = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => typeof l.setup_code === 'string');
+  const socketPath = path.join(dataDir, 'pidrive.sock');
+  const tb: TestBridge = {
+    bridge,
+    dataDir,
+    port,
+    socketPath,
+    clock,
+    logs,
+    setupCode: (setup?.setup_code as string | undefined) ?? null,
+    http: (p, req) => request({ port }, p, req),
+    local: (p, req) => request({ socketPath }, p, req),
+    async token(name, role, extra = {}) {
+      const res = await tb.local('/tokens', { method: 'POST', body: { name, role, ...extra } });
+      if (res.status !== 201) throw new Error(`token ${name}: ${res.status} ${res.text}`);
+      return res.body.token as string;
+    },
+  };
+  return tb;
+}
+
+/** Creates a drive through the control socket (unformatted: fast). */
+export async function makeDrive(tb: TestBridge, id: string): Promise<void> {
+  const res = await tb.local('/drives', { method: 'POST', body: { id, size: '1M', fs: 'none' } });
+  if (res.status !== 201) throw new Error(`drive ${id}: ${res.status} ${res.text}`);
+}
+
+/** Nothing a client receives may look like a stack trace or carry a secret. */
+export function assertClean(res: Res, secrets: readonly string[] = []): void {
+  const text = res.text;
+  const leaks = [/\n\s+at /, /\.ts:\d+/, /node_modules/, /"stack"/, /scrypt\$/, /Error: /];
+  for (const re of leaks) if (re.test(text)) throw new Error(`response leaks ${re}: ${text.slice(0, 300)}`);
+  for (const s of secrets) if (s && text.includes(s)) throw new Error(`response leaks a secret: ${text.slice(0, 300)}`);
+}

@@ -60,8 +60,9 @@ export class Bridge {
         requestRestart: () => (options.onRestartRequested ?? (() => process.kill(process.pid, 'SIGTERM')))(),
       };
       this.#extensions.push(gadget.extension);
-      this.#extensions.push(new ApiExtension(this.context));
-      this.#extensions.push(new MqttExtension(this.context));
+      const mqtt = new MqttExtension(this.context);
+      this.#extensions.push(new ApiExtension(this.context, { mqttStatus: () => mqtt.status }));
+      this.#extensions.push(mqtt);
     } catch (err) {
       this.#release();
       throw err;

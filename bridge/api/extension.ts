@@ -12,17 +12,24 @@ import { apiRoutes } from './routes/index.ts';
 import type { ApiDeps } from './route.ts';
 import { WsHub } from './websocket.ts';
 
+export interface ApiOptions {
+  /** The MQTT link state for GET /bridge (the MQTT extension's `status`). */
+  mqttStatus?: () => { connected: boolean } | null;
+}
+
 /** The HTTP API on TCP (HTTP or HTTPS) and on the control socket. */
 export class ApiExtension implements Extension {
   readonly name = 'api';
   readonly #ctx: BridgeContext;
+  readonly #options: ApiOptions;
   #tcp: http.Server | null = null;
   #socket: http.Server | null = null;
   #auth: AuthService | null = null;
   #ws: WsHub | null = null;
 
-  constructor(ctx: BridgeContext) {
+  constructor(ctx: BridgeContext, options: ApiOptions = {}) {
     this.#ctx = ctx;
+    this.#options = options;
   }
 
   /** The users, tokens and sessions behind the API (available once started). */
@@ -42,7 +49,7 @@ export class ApiExtension implements Extension {
     this.#auth = auth;
     const { tls_cert_file: certFile, tls_key_file: keyFile } = config.http;
     const tls = Boolean(certFile && keyFile);
-    const deps: ApiDeps = { ctx: this.#ctx, auth, tls };
+    const deps: ApiDeps = { ctx: this.#ctx, auth, tls, mqttStatus: this.#options.mqttStatus ?? (() => null) };
     const app = createApp(deps, apiRoutes);
 
     const ws = new WsHub(deps, { maxBufferedBytes: 1024 * 1024, recheckMs: 15_000 });

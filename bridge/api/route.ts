@@ -12,6 +12,8 @@ export interface ApiDeps {
   auth: AuthService;
   /** True when the TCP listener serves HTTPS: session cookies get `Secure`. */
   tls: boolean;
+  /** The MQTT link, when the MQTT extension runs. */
+  mqttStatus: () => { connected: boolean } | null;
 }
 
 /** One authorised, validated request as a handler sees it. */

@@ -1,32 +1,31 @@
 import { z } from 'zod';
-import { HostState } from '../../drives/model.ts';
-import { GadgetInfo } from '../../gadget/types.ts';
+import { BridgeInfoPayload, bridgeInfoPayload } from '../../mqtt/payloads.ts';
 import type { Principal } from '../../auth/principal.ts';
 import { defineRoute, type AnyRoute, type ApiDeps } from '../route.ts';
 
 const Health = z.object({ status: z.literal('ok') });
 
-export const BridgeInfo = z.object({
+/** The MQTT `bridge/info` payload plus the bridge id and the MQTT link state. */
+export const BridgeInfo = BridgeInfoPayload.extend({
   id: z.string(),
-  version: z.string(),
-  gadget: GadgetInfo,
-  host: HostState,
-  /** Drives the caller may see, and how many of them are attached. */
-  drive_count: z.number().int().nonnegative(),
-  attached_count: z.number().int().nonnegative(),
+  mqtt: z.object({ connected: z.boolean() }).nullable().describe('null while the MQTT extension is not running'),
 });
 export type BridgeInfo = z.infer<typeof BridgeInfo>;
 
 /** As the caller sees it: the counts cover only the drives it may see. */
 export function bridgeInfo(deps: ApiDeps, principal: Principal): BridgeInfo {
-  const drives = deps.auth.visible(principal, deps.ctx.drives.list());
+  const { ctx } = deps;
+  const mqtt = deps.mqttStatus();
   return {
-    id: deps.ctx.config.bridge.id,
-    version: deps.ctx.version,
-    gadget: deps.ctx.attachments.info(),
-    host: deps.ctx.attachments.hostState(),
-    drive_count: drives.length,
-    attached_count: drives.filter((d) => d.attached).length,
+    id: ctx.config.bridge.id,
+    ...bridgeInfoPayload({
+      version: ctx.version,
+      gadget: ctx.attachments.info(),
+      drives: deps.auth.visible(principal, ctx.drives.list()),
+      host: ctx.attachments.hostState(),
+      broker: ctx.config.mqtt.url === '' ? 'embedded' : 'external',
+    }),
+    mqtt: mqtt ? { connected: mqtt.connected } : null,
   };
 }
 
@@ -42,7 +41,7 @@ export const bridgeRoutes: AnyRoute[] = [
   defineRoute({
     method: 'get',
     path: '/bridge',
-    summary: 'Bridge id, version, gadget backend and capabilities, UDC, host state',
+    summary: 'Bridge id, version, gadget backend and capabilities, UDC, host state, MQTT state',
     access: 'viewer',
     response: BridgeInfo,
     handler: ({ deps, principal }) => bridgeInfo(deps, principal),

@@ -149,7 +149,8 @@ export async function makeDrive(tb: TestBridge, id: string): Promise<void> {
 /** Nothing a client receives may look like a stack trace or carry a secret. */
 export function assertClean(res: Res, secrets: readonly string[] = []): void {
   const text = res.text;
-  const leaks = [/\n\s+at /, /\.ts:\d+/, /node_modules/, /"stack"/, /scrypt\$/, /Error: /];
+  // Stack frames, raw or JSON-escaped; source locations; password hashes.
+  const leaks = [/\n\s+at /, /\\n\s+at /, /\.ts:\d+/, /node_modules/, /scrypt\$/, /Error: /];
   for (const re of leaks) if (re.test(text)) throw new Error(`response leaks ${re}: ${text.slice(0, 300)}`);
   for (const s of secrets) if (s && text.includes(s)) throw new Error(`response leaks a secret: ${text.slice(0, 300)}`);
 }

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { z } from 'zod';
+import { apiRoutes } from '../../../bridge/api/routes/index.ts';
+import { POOL_MARKER } from '../../../bridge/pools/registry.ts';
+import { tempDir } from '../../helpers/tools.ts';
+import { assertClean, makeDrive, startBridge, type Res } from './harness.ts';
+
+/** Small seeded PRNG (mulberry32): a failing run can be replayed with FUZZ_SEED. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const REQUESTS = 3000;
+
+test('thousands of random bodies across every route: no crash, no 500, no leak, consistent state', async (t) => {
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+  t.diagnostic(`FUZZ_SEED=${seed}`);
+  const random = rng(seed);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+
+  const tb = await startBridge(t, { http: { max_body_bytes: 16 * 1024 } });
+  const admin = await tb.token('fuzz-admin', 'admin');
+  const operator = await tb.token('fuzz-operator', 'operator', { drives: ['d-a', 'fz-1'] });
+  const viewer = await tb.token('fuzz-viewer', 'viewer');
+  await makeDrive(tb, 'd-a');
+  const scratch = tempDir(t, 'pidrive-fuzz-');
+  const importable = path.join(scratch, 'small.img');
+  fs.writeFileSync(importable, Buffer.alloc(64 * 1024, 1));
+
+  const hostile = ['', ' ', '../../etc/passwd', '..', '%2e%2e%2f', '\u0000', 'a'.repeat(3000), '${jndi:ldap://x}', '<script>', 'ü🙂', 'NUL\u0000x', 'x'.repeat(33), '-x', 'D-A'];
+  const plausible: Record<string, readonly unknown[]> = {
+    id: ['d-a', 'fz-1', 'fz-2', 'fz-3'],
+    size: ['1M', '2M', '512', '1.5M', 0, -1, 1e12, '2T', '64MiB', 1048576, '1M '],
+    fs: ['fat32', 'exfat', 'none', 'ntfs'],
+    partition: ['mbr', 'none', 'gpt'],
+    pool: ['local', 'nope', 'extra'],
+    mode: ['read_write', 'read_only', 'cdrom', 'copy', 'reference', 'rw'],
+    label: ['DATA', 'a'.repeat(20), ''],
+    name: ['alice', 'bob', 'fz-token', 'extra', 'Alice', 'fuzz-admin'],
+    password: ['password-1', 'short', 'x'.repeat(2000)],
+    current_password: ['password-1', 'nope'],
+    role: ['viewer', 'operator', 'admin', 'root'],
+    drives: [['d-a'], ['fz-1', 'fz-2'], [], ['../x'], null],
+    expires: ['1h', '90d', 'never', '0d', '1y'],
+    owner: ['alice', null, 'ghost'],
+    shares: [['alice'], [], ['ghost']],
+    path: [path.join(scratch, 'pool'), path.join(scratch, 'missing'), importable],
+    from: [importable, path.join(scratch, 'missing.img'), scratch],
+    cdrom: [true, false],
+    code: ['AAAA-BBBB-CCCC', ''],
+  };
+  fs.mkdirSync(path.join(scratch, 'pool'));
+  const keys = Object.keys(plausible);
+
+  const value = (depth: number): unknown => {
+    const r = random();
+    if (r < 0.15) return pick(hostile);
+    if (r < 0.3) return pick([0, -1, 1.5, 2 ** 53 + 2, -1e308, 1e308]);
+    if (r < 0.4) return pick([true, false, null]);
+    if (r < 0.5 && depth < 3) return Array.from({ length: Math.floor(random() * 4) }, () => value(depth + 1));
+    if (r < 0.6 && depth < 3) return body(depth + 1);
+    return random().toString(36).slice(2);
+  };
+  const body = (depth = 0): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    const n = Math.floor(random() * 5);
+    for (let i = 0; i < n; i++) {
+      const k = random() < 0.8 ? pick(keys) : pick(['__proto__', 'constructor', 'x', 'stack', '']);
+      out[k] = random() < 0.6 ? pick(plausible[k] ?? [null]) : value(depth);
+    }
+    return out;
+  };
+  /** Mostly-valid bodies: the route's own fields with plausible values, so requests also get past validation. */
+  const fieldsOf = (schema: z.ZodType | undefined): string[][] => {
+    if (!schema) return [];
+    const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: object; anyOf?: Array<{ properties?: object }> };
+    return (json.anyOf ?? [json]).map((s) => Object.keys(s.properties ?? {}));
+  };
+  const nearValid = (schema: z.ZodType | undefined): Record<string, unknown> => {
+    const variants = fieldsOf(schema);
+    const out: Record<string, unknown> = {};
+    for (const k of variants.length ? pick(variants) : []) if (random() < 0.85) out[k] = pick(plausible[k] ?? [null]);
+    return out;
+  };
+  const raw = (): string =>
+    pick([
+      '{',
+      '{"id": "fz-1", "size": ',
+      '[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]',
+      '{"a":' + '1'.repeat(400) + '}',
+      '\u0000\u0001\u0002',
+      'null',
+      '{"__proto__": {"role": "admin"}}',
+      JSON.stringify({ label: 'x'.repeat(20_000) }),
+    ]);
+  const segment = (): string => pick(['d-a', 'fz-1', 'fz-2', 'alice', 'bob', 'fz-token', '..', '%2e%2e', '%00', 'A', encodeURIComponent(pick(hostile)) || 'x']);
+
+  const statuses = new Map<number, number>();
+  let sent = 0;
+  const one = async (): Promise<void> => {
+    const route = pick(apiRoutes);
+    const url = route.path.replace(/\{[a-z_]+\}/g, segment) + (random() < 0.1 ? `?${pick(['force=true', 'since=-1', 'limit=99999', 'drive=d-a', 'x=1'])}` : '');
+    const who = random();
+    const token = who < 0.7 ? admin : who < 0.85 ? operator : who < 0.95 ? viewer : undefined;
+    const kind = random();
+    const payload = kind < 0.1 ? { raw: raw() } : kind < 0.2 ? { body: value(0) } : kind < 0.6 ? { body: nearValid(route.body) } : { body: body() };
+    let res: Res;
+    try {
+      res = await tb.http(url, { method: route.method.toUpperCase(), token, ...payload });
+    } catch (err) {
+      throw new Error(`${route.method} ${url} ${JSON.stringify(payload).slice(0, 300)}: the connection failed (${(err as Error).message})`);
+    }
+    sent++;
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    const context = `${route.method} ${url} ${JSON.stringify(payload).slice(0, 300)} → ${res.status} ${res.text.slice(0, 300)}`;
+    assert.ok(res.status < 500 || res.status === 503 || res.status === 507, context);
+    if (res.status !== 204 && route.path !== '/openapi.json') assert.notEqual(res.body, undefined, `not JSON: ${context}`);
+    if (res.status >= 400) assert.equal(typeof res.body.error.message, 'string', context);
+    assertClean(res, [admin, operator, viewer]);
+  };
+  const workers = Array.from({ length: 4 }, async () => {
+    while (sent < REQUESTS) await one();
+  });
+  await Promise.all(workers);
+  t.diagnostic(`statuses: ${JSON.stringify(Object.fromEntries(statuses))}`);
+  assert.ok([...statuses.keys()].some((s) => s < 300), 'some requests succeeded');
+
+  // Still up, still answering, our admin token intact.
+  assert.equal((await tb.http('/health')).status, 200);
+  assert.equal((await tb.http('/bridge', { token: admin })).status, 200);
+
+  // The drive table and the images on disk agree: no half-made drive, no orphan or temporary file.
+  const drives = (await tb.local('/drives')).body as Array<{ id: string; path: string; pool: string }>;
+  const images = path.join(tb.dataDir, 'images');
+  const expected = new Set(drives.filter((d) => d.pool === 'local').map((d) => path.basename(d.path)));
+  const onDisk = fs.readdirSync(images).filter((f) => f !== POOL_MARKER);
+  assert.deepEqual(onDisk.sort(), [...expected].sort(), 'images on disk are exactly the registered drives');
+  for (const d of drives) assert.ok(fs.existsSync(d.path), `${d.id}: image exists`);
+  const db = tb.bridge.context.drives.list().map((d) => d.id);
+  assert.deepEqual(drives.map((d) => d.id), db);
+  // Every user and token the API lists can be read back; the admin still exists.
+  const users = (await tb.local('/users')).body as Array<{ role: string }>;
+  if (users.length > 0) assert.ok(users.some((u) => u.role === 'admin'), 'there is always an admin once there was one');
+});

@@ -139,6 +139,7 @@ const backup = z
     suspicious_change_ratio: z.number().min(0).max(1).default(0.5).describe('share of changed blocks that do not compress above which suspicious_change is set'),
     suspicious_min_blocks: z.number().int().min(0).default(64).describe('fewest changed blocks before suspicious_change can be set'),
     gc_grace_hours: z.number().min(0).default(24).describe('unreferenced chunks younger than this survive prune'),
+    idle_wait_s: z.number().int().min(0).default(300).describe('how long a backup of an attached drive waits for the host to be idle before it gives up'),
   })
   .strict();
 

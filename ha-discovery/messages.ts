@@ -39,11 +39,6 @@ export function entityMessage(ctx: DiscoveryContext, nodeId: string, device: Dev
   return { topic: configTopic(ctx.prefix, spec.platform, nodeId, spec.key), payload: JSON.stringify(config), retain: true, qos: 1 };
 }
 
-/** The empty retained payload that removes an entity. */
-export function clearMessage(topic: string): DiscoveryMessage {
-  return { topic, payload: '', retain: true, qos: 1 };
-}
-
 /**
  * Whether a retained discovery config belongs to this bridge: one of its topics lies under the
  * bridge's root (`<base>/<bridge_id>/`). zigbee2mqtt's rule, widened from the availability topic

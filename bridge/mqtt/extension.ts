@@ -8,7 +8,7 @@ import type { DriveEvent } from '../drives/model.ts';
 import { bridgeDiscovery } from '../../ha-discovery/bridge.ts';
 import { driveDiscovery } from '../../ha-discovery/drive.ts';
 import { RESERVED_DRIVE_IDS } from '../../ha-discovery/ids.ts';
-import { clearMessage, ownsConfig, type DiscoveryContext } from '../../ha-discovery/messages.ts';
+import { ownsConfig, type DiscoveryContext } from '../../ha-discovery/messages.ts';
 import type { DiscoveryMessage } from '../../ha-discovery/schemas.ts';
 import { EmbeddedBroker } from './broker.ts';
 import { MAX_PAYLOAD_BYTES, parseSetCommand, type SetCommand } from './commands.ts';
@@ -227,33 +227,41 @@ export class MqttExtension implements Extension {
 
   /**
    * zigbee2mqtt's start-up sweep: read the retained configs under the discovery prefix; those
-   * that are ours (their topics lie under this bridge's root) but no longer expected are cleared.
+   * that are ours (their topics lie under this bridge's root) but no longer expected are cleared,
+   * and so are retained states of drives that no longer exist (removed while the bridge was down).
    */
   async #sweep(): Promise<void> {
     const link = this.#link!;
+    const topics = this.#topics!;
     const { config, log } = this.#ctx;
-    const filter = `${config.homeassistant.discovery_prefix}/+/+/+/config`;
+    const configFilter = `${config.homeassistant.discovery_prefix}/+/+/+/config`;
+    const stateFilter = `${topics.root}/drive/+`;
     const ours = new Set<string>();
+    const states = new Set<string>();
     let lastSeen = Date.now();
-    await link.subscribe(filter, (m) => {
+    await link.subscribe(configFilter, (m) => {
       if (!m.retain) return;
       lastSeen = Date.now();
-      if (m.payload.length <= MAX_PAYLOAD_BYTES && ownsConfig(this.#topics!, m.payload.toString('utf8'))) ours.add(m.topic);
+      if (m.payload.length <= MAX_PAYLOAD_BYTES && ownsConfig(topics, m.payload.toString('utf8'))) ours.add(m.topic);
       else ours.delete(m.topic);
+    });
+    await link.subscribe(stateFilter, (m) => {
+      if (!m.retain) return;
+      lastSeen = Date.now();
+      if (m.payload.length > 0) states.add(m.topic);
     });
     const quiet = this.#options.sweepQuietMs ?? 1000;
     const max = this.#options.sweepMaxMs ?? 5000;
     const started = Date.now();
     lastSeen = started;
     while (!this.#stopped && Date.now() - lastSeen < quiet && Date.now() - started < max) await delay(Math.min(50, quiet));
-    await link.unsubscribe(filter);
+    await link.unsubscribe(configFilter);
+    await link.unsubscribe(stateFilter);
     if (this.#stopped) return;
     const expected = new Set(this.#expectedDiscovery().map((m) => m.topic));
-    const stale = [...ours].filter((t) => !expected.has(t));
-    for (const topic of stale) {
-      const m = clearMessage(topic);
-      void link.publish(m.topic, m.payload, { retain: true, qos: 1 });
-    }
+    const drives = new Set(this.#ctx.drives.list().map((d) => topics.drive(d.id)));
+    const stale = [...[...ours].filter((t) => !expected.has(t)), ...[...states].filter((t) => !drives.has(t))];
+    for (const topic of stale) void link.publish(topic, '', { retain: true, qos: 1 });
     log.info('discovery sweep done', { ours: ours.size, stale: stale.length });
   }
 

@@ -193,6 +193,15 @@ export class Watcher {
     return new Watcher(client, bridgeId);
   }
 
+  /** Waits until nothing has arrived for `ms` (the retained burst after subscribing is over). */
+  async quiet(ms = 300): Promise<void> {
+    let count = -1;
+    while (count !== this.seen.length) {
+      count = this.seen.length;
+      await delay(ms);
+    }
+  }
+
   /** The last payload seen on a topic (retained or live). */
   last(topic: string): string | undefined {
     for (let i = this.seen.length - 1; i >= 0; i--) if (this.seen[i]!.topic === topic) return this.seen[i]!.payload;

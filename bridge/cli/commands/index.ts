@@ -4,6 +4,7 @@ import { commands as drive } from './drive.ts';
 import { commands as pool } from './pool.ts';
 import { commands as user } from './user.ts';
 import { commands as token } from './token.ts';
+import { commands as mqtt } from './mqtt.ts';
 
 /** Every `pidrive` command; each group file owns its commands. */
-export const allCommands: CommandSpec[] = [...start, ...drive, ...pool, ...user, ...token];
+export const allCommands: CommandSpec[] = [...start, ...drive, ...pool, ...user, ...token, ...mqtt];

@@ -66,7 +66,7 @@ export function targets(results: DatasetResult[]): Target[] {
     out.push({ dataset: d, check: 'incremental: restic time / PiDrive time ≥ 3', value: incr, pass: incr >= 3 });
     for (const v of ['storedV1', 'storedV2'] as const) {
       const ratio = ours[v].apparentBytes / restic[v].apparentBytes;
-      out.push({ dataset: d, check: `stored after ${v.slice(-2)}: PiDrive bytes / restic bytes ≤ 1`, value: ratio, pass: ratio <= 1 });
+      out.push({ dataset: d, check: `stored after ${v.slice(-2).toLowerCase()}: PiDrive bytes / restic bytes ≤ 1`, value: ratio, pass: ratio <= 1 });
     }
   }
   return out;

@@ -9,6 +9,9 @@ import { bridgeInfo } from './routes/bridge.ts';
 
 export const WS_PATH = '/api/v1/ws';
 
+/** Audit actions after which connected clients' credentials are checked again. */
+const CREDENTIAL_CHANGES = new Set(['token.revoke', 'user.remove', 'user.update', 'session.logout']);
+
 export interface WsOptions {
   /** A client with more than this many bytes queued is dropped (it cannot keep up). */
   maxBufferedBytes: number;
@@ -77,7 +80,11 @@ export class WsHub {
     };
     bus.on(this, 'host_state', infoChanged);
     bus.on(this, 'bridge_info', infoChanged);
-    this.#timer = setInterval(() => this.#recheck(), this.#options.recheckMs);
+    // Revocations take effect at once; the timer catches the rest (expiry, idle sessions, dead peers).
+    bus.on(this, 'audit', ({ action }) => {
+      if (CREDENTIAL_CHANGES.has(action)) this.#recheck(false);
+    });
+    this.#timer = setInterval(() => this.#recheck(true), this.#options.recheckMs);
     this.#timer.unref();
   }
 
@@ -150,19 +157,23 @@ export class WsHub {
     ws.send(JSON.stringify({ topic, payload }));
   }
 
-  /** Revoked tokens, ended sessions and dead connections are closed; role changes take effect. */
-  #recheck(): void {
+  /** Revoked tokens and ended sessions are closed, role changes take effect; with `ping`, dead peers go too. */
+  #recheck(ping: boolean): void {
     for (const [ws, c] of this.#clients) {
       const principal = c.reauth();
-      if (!principal || !c.alive) {
+      if (!principal) {
         this.#clients.delete(ws);
-        if (principal) ws.terminate();
-        else ws.close(4401, 'credentials no longer valid');
-        continue;
+        ws.close(4401, 'credentials no longer valid');
+      } else if (ping && !c.alive) {
+        this.#clients.delete(ws);
+        ws.terminate();
+      } else {
+        c.principal = principal;
+        if (ping) {
+          c.alive = false;
+          ws.ping();
+        }
       }
-      c.principal = principal;
-      c.alive = false;
-      ws.ping();
     }
   }
 }

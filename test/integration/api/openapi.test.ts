@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { apiRoutes } from '../../../bridge/api/routes/index.ts';
 import { startBridge } from './harness.ts';
@@ -86,4 +88,9 @@ test('GET /bridge reports id, version, gadget, host and MQTT state', async (t) =
   assert.equal(res.body.broker, 'embedded');
   assert.notEqual(res.body.mqtt, null);
   assert.equal(typeof res.body.mqtt.connected, 'boolean');
+});
+
+test('docs/api.md lists every route', () => {
+  const doc = fs.readFileSync(path.resolve(import.meta.dirname, '../../../docs/api.md'), 'utf8');
+  for (const r of apiRoutes) assert.ok(doc.includes(`\`${r.method.toUpperCase()} ${r.path}\``), `docs/api.md lacks ${r.method.toUpperCase()} ${r.path}`);
 });

@@ -129,3 +129,23 @@ test('a client that does not read is dropped instead of buffered without bound',
   await fresh.next((m) => m.topic === 'drive/d-a');
   fresh.ws.close();
 });
+
+test('revoking a token or logging out closes its live WebSocket at once', async (t) => {
+  const tb = await startBridge(t);
+  const token = await tb.token('short-lived', 'viewer');
+  const client = await connect(tb, { authorization: `Bearer ${token}` });
+  await client.next((m) => m.topic === 'bridge/info');
+  const closed = once(client.ws, 'close');
+  await tb.local('/tokens/short-lived', { method: 'DELETE' });
+  const [code] = (await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('still open after 2 s')), 2000))])) as [number];
+  assert.equal(code, 4401);
+
+  await tb.local('/users', { method: 'POST', body: { name: 'alice', password: 'password-alice' } });
+  const login = await tb.http('/session', { method: 'POST', body: { name: 'alice', password: 'password-alice' } });
+  const cookie = String(login.headers['set-cookie']![0]).split(';')[0]!;
+  const browser = await connect(tb, { cookie });
+  await browser.next((m) => m.topic === 'bridge/info');
+  const browserClosed = once(browser.ws, 'close');
+  assert.equal((await tb.http('/session', { method: 'DELETE', cookie, csrf: login.body.csrf_token })).status, 204);
+  assert.equal(((await browserClosed) as [number])[0], 4401);
+});

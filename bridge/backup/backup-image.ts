@@ -39,6 +39,8 @@ export interface BackupImageOptions {
   /** How long to wait for garbage collection holding the repository (default 1 h). */
   lockWaitMs?: number;
   onLockWait?: (holder: string) => void;
+  /** Last check before the snapshot is committed; throwing discards it (e.g. the drive got attached). */
+  beforeCommit?: () => void;
 }
 
 /** Bytes of block data in flight (read, hashing, compressing, uploading): the memory bound. */
@@ -155,6 +157,7 @@ export async function backupImage(o: BackupImageOptions): Promise<Manifest> {
     if (parentIndex) stats.changed += parentIndex.count - stats.parentSeen;
 
     signal.throwIfAborted();
+    o.beforeCommit?.();
     o.onProgress?.({ phase: 'committing', done, total });
     const signalStats = changeSignal({
       changedBlocks: stats.changed,

@@ -5,13 +5,21 @@ import type { Repository } from './repository.ts';
 import { selectKept } from './retention.ts';
 import type { KeepPolicy, PruneReport } from './types.ts';
 
+export interface RetentionPolicy {
+  keep: KeepPolicy;
+  /** Default: every drive. */
+  drives?: readonly string[];
+  /** Time zone of the hourly/daily/weekly/monthly periods (default UTC). */
+  timeZone?: string;
+}
+
 export interface PruneOptions {
   repo: Repository;
-  keep: KeepPolicy;
-  /** Time zone of the hourly/daily/weekly/monthly periods. */
-  timeZone?: string;
-  /** Only these drives' snapshots are forgotten (default: every drive in the repository). */
-  drives?: readonly string[];
+  /**
+   * Keep policies; each drive follows the first policy naming it (or naming no drives). Drives no
+   * policy covers keep every snapshot. An empty list only collects garbage.
+   */
+  policies: ReadonlyArray<RetentionPolicy>;
   /** Unreferenced chunks younger than this stay (config.backup.gc_grace_hours). */
   graceMs: number;
   /** How long garbage collection waits for running backups to finish (default 6 h). */
@@ -40,12 +48,14 @@ export async function pruneRepository(o: PruneOptions): Promise<PruneReport> {
     o.onProgress?.({ phase: 'forgetting', done: 0, total: 0 });
     const { manifests } = await repo.snapshots();
     const byDrive = new Map<string, typeof manifests>();
-    for (const m of manifests) {
-      if (o.drives && !o.drives.includes(m.drive)) continue;
-      byDrive.set(m.drive, [...(byDrive.get(m.drive) ?? []), m]);
-    }
+    for (const m of manifests) byDrive.set(m.drive, [...(byDrive.get(m.drive) ?? []), m]);
     for (const [drive, list] of byDrive) {
-      const kept = selectKept(list, o.keep, o.timeZone);
+      const policy = o.policies.find((p) => !p.drives || p.drives.includes(drive));
+      if (!policy) {
+        keptCount += list.length;
+        continue;
+      }
+      const kept = selectKept(list, policy.keep, policy.timeZone);
       for (const m of list) {
         if (kept.has(m.id)) {
           keptCount++;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { PiDriveError } from '../core/errors.ts';
 import { FolderStore } from './folder-store.ts';
 import type { ObjectStore } from './object-store.ts';
+import { Repository } from './repository.ts';
 import { S3Store, type S3Options } from './s3-store.ts';
 
 export interface Credentials {
@@ -82,4 +83,15 @@ export function openObjectStore(url: string, credentials?: Credentials): ObjectS
   if (parsed.kind === 'folder') return new FolderStore(parsed.path);
   const { kind: _kind, ...s3 } = parsed;
   return new S3Store({ ...s3, credentials, concurrency: 8 });
+}
+
+/** Opens the repository at `url`; with `create`, makes one there when there is none yet. */
+export async function openRepository(url: string, options: { credentials?: Credentials; create?: { blockSize: number } } = {}): Promise<Repository> {
+  const store = openObjectStore(url, options.credentials);
+  try {
+    return await Repository.open(store, options.create ? { create: options.create } : {});
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 }

@@ -212,7 +212,7 @@ for (const [name, makeTarget] of Object.entries(TARGETS)) {
       // An orphan chunk (a crashed backup's) survives inside the grace period and goes after it.
       const orphan = crypto.hash('sha256', 'orphan');
       await repo.store.put(chunkKey(orphan), Buffer.concat([Buffer.of(0), Buffer.from('orphan')]));
-      const graced = await pruneRepository({ repo, keep: { last: 2 }, graceMs: 3_600_000 });
+      const graced = await pruneRepository({ repo, policies: [{ keep: { last: 2 }, drives: ['cam'] }], graceMs: 3_600_000 });
       assert.deepEqual(
         graced.removed_snapshots.map((s) => s.snapshot).sort(),
         [snaps[0]!.id, snaps[1]!.id].sort(),
@@ -232,7 +232,7 @@ for (const [name, makeTarget] of Object.entries(TARGETS)) {
       const running = new Promise<void>((resolve) => (backupRunning = resolve));
       const backup = backupImage({ repo, imagePath: image, driveId: 'cam', workers: 1, onProgress: () => backupRunning() });
       const waitedFor: string[] = [];
-      const prune = running.then(() => pruneRepository({ repo, keep: { last: 1 }, graceMs: 0, onLockWait: (holder) => waitedFor.push(holder) }));
+      const prune = running.then(() => pruneRepository({ repo, policies: [{ keep: { last: 1 } }], graceMs: 0, onLockWait: (holder) => waitedFor.push(holder) }));
       const [fresh, pruned] = await Promise.all([backup, prune]);
       assert.ok(waitedFor.some((h) => h.startsWith('backup of cam')), 'garbage collection waited for the running backup');
       assert.equal(await repo.store.head(chunkKey(orphan)), null, 'an orphan past the grace period is collected');

@@ -4,6 +4,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { AuthService } from '../auth/service.ts';
+import type { BackupControl } from '../backup/types.ts';
 import { socketPath } from '../cli/control-client.ts';
 import type { BridgeContext, Extension } from '../context.ts';
 import { createApp } from './app.ts';
@@ -15,6 +16,8 @@ import { WsHub } from './websocket.ts';
 export interface ApiOptions {
   /** The MQTT link state for GET /bridge (the MQTT extension's `status`). */
   mqttStatus?: () => { connected: boolean } | null;
+  /** The backup module (routes for repositories, backups, snapshots, jobs and schedules). */
+  backup?: BackupControl;
 }
 
 /** The HTTP API on TCP (HTTP or HTTPS) and on the control socket. */
@@ -49,7 +52,7 @@ export class ApiExtension implements Extension {
     this.#auth = auth;
     const { tls_cert_file: certFile, tls_key_file: keyFile } = config.http;
     const tls = Boolean(certFile && keyFile);
-    const deps: ApiDeps = { ctx: this.#ctx, auth, tls, mqttStatus: this.#options.mqttStatus ?? (() => null) };
+    const deps: ApiDeps = { ctx: this.#ctx, auth, tls, mqttStatus: this.#options.mqttStatus ?? (() => null), backup: this.#options.backup ?? null };
     const app = createApp(deps, apiRoutes);
 
     const ws = new WsHub(deps, { maxBufferedBytes: 1024 * 1024, recheckMs: 15_000 });

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import type { z } from 'zod';
 import type { AuthService } from '../auth/service.ts';
+import type { BackupControl } from '../backup/types.ts';
 import type { Role } from '../auth/model.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { BridgeContext } from '../context.ts';
@@ -14,6 +15,8 @@ export interface ApiDeps {
   tls: boolean;
   /** The MQTT link, when the MQTT extension runs. */
   mqttStatus: () => { connected: boolean } | null;
+  /** Backups, snapshots, jobs and schedules, when the backup module runs. */
+  backup: BackupControl | null;
 }
 
 /** One authorised, validated request as a handler sees it. */

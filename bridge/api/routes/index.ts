@@ -1,6 +1,7 @@
 import { openApiDocument } from '../openapi.ts';
 import { defineRoute, type AnyRoute } from '../route.ts';
 import { accessRoutes } from './access.ts';
+import { backupRoutes } from './backups.ts';
 import { bridgeRoutes } from './bridge.ts';
 import { driveRoutes } from './drives.ts';
 import { eventRoutes } from './events.ts';
@@ -24,6 +25,7 @@ export const apiRoutes: readonly AnyRoute[] = [
   ...sessionRoutes,
   ...driveRoutes,
   ...accessRoutes,
+  ...backupRoutes,
   ...poolRoutes,
   ...eventRoutes,
   ...userRoutes,

@@ -23,6 +23,15 @@ function samples(tb: TestBridge): Record<string, { path: string; body?: unknown 
     'delete /users/{name}': { path: '/users/alice' },
     'post /tokens': { path: '/tokens', body: { name: 'sneaky', role: 'admin' } },
     'delete /tokens/{name}': { path: '/tokens/admin' },
+    'post /repositories': { path: '/repositories', body: { name: 'elsewhere', url: `file://${tb.dataDir}/elsewhere` } },
+    'post /repositories/{name}/verify': { path: '/repositories/main/verify', body: {} },
+    'post /repositories/{name}/prune': { path: '/repositories/main/prune', body: {} },
+    'post /drives/{id}/backups': { path: '/drives/d-a/backups', body: {} },
+    'post /drives/{id}/snapshots/{snap}/restore': { path: '/drives/d-a/snapshots/latest/restore', body: { target: { kind: 'new_drive', drive: 'd-r' } } },
+    'post /jobs/{id}/cancel': { path: '/jobs/00000000-0000-4000-8000-000000000000/cancel' },
+    'post /schedules': { path: '/schedules', body: { drives: ['d-a'], cron: '0 3 * * *', repository: 'main' } },
+    'patch /schedules/{id}': { path: '/schedules/abc', body: { cron: '0 4 * * *' } },
+    'delete /schedules/{id}': { path: '/schedules/abc' },
   };
 }
 

@@ -30,6 +30,18 @@ const CONTRACT = [
   'post /session',
   'delete /session',
   'get /ws',
+  'get /repositories',
+  'post /repositories',
+  'post /drives/{id}/backups',
+  'get /drives/{id}/snapshots',
+  'post /drives/{id}/snapshots/{snap}/restore',
+  'get /jobs',
+  'get /jobs/{id}',
+  'post /jobs/{id}/cancel',
+  'get /schedules',
+  'post /schedules',
+  'patch /schedules/{id}',
+  'delete /schedules/{id}',
 ];
 
 test('the OpenAPI 3.1 document lists every route the server answers, and every contract route', async (t) => {

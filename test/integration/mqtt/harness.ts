@@ -118,7 +118,12 @@ export async function startBridge(
   });
   const log = createLogger({ level: 'info', format: 'json', write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
   const bridge = new Bridge({ config, dataDir, log, onRestartRequested: () => logs.push({ msg: 'TEST: restart requested' }) });
-  await bridge.start();
+  try {
+    await bridge.start();
+  } catch (err) {
+    await bridge.stop();
+    throw err;
+  }
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -132,7 +137,11 @@ export async function startBridge(
     const listening = logs.find((l) => l.msg === 'embedded MQTT broker listening');
     if (!listening) throw new Error('the embedded broker did not report its port');
     url = `mqtt://127.0.0.1:${listening.port as number}`;
-    const creds = JSON.parse(fs.readFileSync(path.join(dataDir, 'mqtt-broker.json'), 'utf8')) as { username: string; password: string };
+    const eb = config.embedded_broker;
+    const creds =
+      eb.username && eb.password
+        ? { username: eb.username, password: eb.password }
+        : (JSON.parse(fs.readFileSync(path.join(dataDir, 'mqtt-broker.json'), 'utf8')) as { username: string; password: string });
     clientOptions = { username: creds.username, password: creds.password };
   }
   return {

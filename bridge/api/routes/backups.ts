@@ -19,6 +19,7 @@ import {
 } from '../../backup/types.ts';
 import { DriveId } from '../../drives/model.ts';
 import { defineRoute, type AnyRoute, type ApiDeps } from '../route.ts';
+import { visibleDrive } from '../drive-access.ts';
 import { DriveParams } from './params.ts';
 
 const Id = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an id as listed by the API');
@@ -57,6 +58,15 @@ function jobOr404(deps: ApiDeps, principal: Principal, id: string): Job {
   }
   if (!job || !visibleJob(deps, principal, job)) throw new PiDriveError('not_found', `no job "${id}"`, { id: 'unknown job' });
   return job;
+}
+
+/**
+ * Snapshots outlive their drive: an unlimited admin may list and restore those of a removed drive
+ * (the way back from an accidental delete); everyone else needs a drive they can see.
+ */
+function snapshotSource(deps: ApiDeps, principal: Principal, id: string): void {
+  if (deps.ctx.drives.find(id) === null && roleAllows(principal.role, 'admin') && principal.drives === null) return;
+  visibleDrive(deps, principal, id);
 }
 
 /** A schedule as a non-admin sees it: only the drives it may see, or not at all. */
@@ -124,10 +134,12 @@ export const backupRoutes: AnyRoute[] = [
     summary: "The drive's snapshots, newest first",
     access: 'viewer',
     params: DriveParams,
-    driveParam: 'id',
     query: RepositoryChoice,
     response: z.array(Snapshot),
-    handler: ({ deps, params, query }) => backup(deps).listSnapshots(params.id, query.repository ? { repository: query.repository } : {}),
+    handler({ deps, principal, params, query }) {
+      snapshotSource(deps, principal, params.id);
+      return backup(deps).listSnapshots(params.id, query.repository ? { repository: query.repository } : {});
+    },
   }),
   defineRoute({
     method: 'post',
@@ -135,12 +147,12 @@ export const backupRoutes: AnyRoute[] = [
     summary: 'Start a restore: into a new drive (operator; a user becomes its owner) or in place (admin)',
     access: 'operator',
     params: SnapshotParams,
-    driveParam: 'id',
     body: RestoreInput,
     response: Job,
     status: 202,
     audit: { action: 'backup.restore', by: 'service' },
     handler({ deps, params, body, principal, who }) {
+      snapshotSource(deps, principal, params.id);
       const target = body.target;
       if (target.kind === 'in_place' && !roleAllows(principal.role, 'admin')) {
         throw new PiDriveError('forbidden', 'restoring in place needs the admin role; restore into a new drive instead', { 'target.kind': 'admin only' });

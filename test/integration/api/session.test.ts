@@ -162,3 +162,26 @@ test('a drive created by a logged-in user belongs to that user', async (t) => {
   assert.notEqual(res.body.owner, null);
   assert.deepEqual((await tb.local('/drives/mine/access')).body, { owner: 'op', shares: [] });
 });
+
+test('X-Forwarded-For is believed only from trusted proxies (no lockout bypass by spoofing)', async (t) => {
+  const tb = await startBridge(t, { auth: { login_max_failures: 3 } });
+  await tb.local('/users', { method: 'POST', body: { name: 'alice', password: 'password-alice' } });
+  await tb.local('/users', { method: 'POST', body: { name: 'bob', password: 'password-bob' } });
+  for (let i = 0; i < 3; i++) {
+    await tb.http('/session', { method: 'POST', body: { name: `nobody${i}`, password: 'wrong-password' }, headers: { 'x-forwarded-for': `203.0.113.${i}` } });
+  }
+  const res = await tb.http('/session', { method: 'POST', body: { name: 'bob', password: 'password-bob' }, headers: { 'x-forwarded-for': '198.51.100.1' } });
+  assert.equal(res.status, 429, 'the real address is locked whatever the header says');
+  const failed = (await tb.local('/events')).body.filter((e: { action: string }) => e.action === 'session.login_failed');
+  assert.ok(failed.every((e: { source: string }) => e.source === '127.0.0.1'));
+
+  const proxied = await startBridge(t, { auth: { login_max_failures: 3 }, http: { trusted_proxies: ['127.0.0.1'] } });
+  await proxied.local('/users', { method: 'POST', body: { name: 'bob', password: 'password-bob' } });
+  for (let i = 0; i < 3; i++) {
+    await proxied.http('/session', { method: 'POST', body: { name: `nobody${i}`, password: 'wrong-password' }, headers: { 'x-forwarded-for': '203.0.113.9' } });
+  }
+  const other = await proxied.http('/session', { method: 'POST', body: { name: 'bob', password: 'password-bob' }, headers: { 'x-forwarded-for': '198.51.100.1' } });
+  assert.equal(other.status, 200, 'behind a trusted proxy each client address counts on its own');
+  const blocked = await proxied.http('/session', { method: 'POST', body: { name: 'bob', password: 'password-bob' }, headers: { 'x-forwarded-for': '203.0.113.9' } });
+  assert.equal(blocked.status, 429);
+});

@@ -167,7 +167,9 @@ export const backupRoutes: AnyRoute[] = [
         void backup(deps)
           .waitForJob(job.id)
           .then((done) => {
-            if (done.state === 'succeeded' && deps.ctx.drives.find(target.drive)) deps.ctx.drives.setOwner(target.drive, owner);
+            if (done.state !== 'succeeded' || !deps.ctx.drives.find(target.drive)) return;
+            deps.ctx.drives.setOwner(target.drive, owner);
+            deps.ctx.bus.emit('drive_state', { id: target.drive });
           })
           .catch((err: unknown) => deps.ctx.log.error('cannot set the owner of a restored drive', { drive: target.drive, err }));
       }

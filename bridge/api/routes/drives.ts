@@ -58,6 +58,8 @@ export const driveRoutes: AnyRoute[] = [
       } else drive = await deps.ctx.drives.create(body, who);
       if (principal.userId === null) return drive;
       deps.ctx.drives.setOwner(drive.id, principal.userId);
+      // Live listeners re-check visibility: users who may no longer see the new drive are told it is gone.
+      deps.ctx.bus.emit('drive_state', { id: drive.id });
       return deps.ctx.drives.view(drive.id);
     },
   }),

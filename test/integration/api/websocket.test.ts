@@ -149,3 +149,28 @@ test('revoking a token or logging out closes its live WebSocket at once', async 
   assert.equal((await tb.http('/session', { method: 'DELETE', cookie, csrf: login.body.csrf_token })).status, 204);
   assert.equal(((await browserClosed) as [number])[0], 4401);
 });
+
+test("another user's new drive does not stay on a viewer's stream", async (t) => {
+  const tb = await startBridge(t);
+  await tb.local('/users', { method: 'POST', body: { name: 'root', password: 'password-root' } });
+  await tb.local('/users', { method: 'POST', body: { name: 'op', password: 'password-op', role: 'operator' } });
+  await tb.local('/users', { method: 'POST', body: { name: 'viewer', password: 'password-viewer', role: 'viewer' } });
+  const session = async (name: string) => {
+    const res = await tb.http('/session', { method: 'POST', body: { name, password: `password-${name}` } });
+    return { cookie: String(res.headers['set-cookie']![0]).split(';')[0]!, csrf: res.body.csrf_token as string };
+  };
+  const op = await session('op');
+  const viewer = await connect(tb, { cookie: (await session('viewer')).cookie });
+  const owner = await connect(tb, { cookie: op.cookie });
+  await viewer.next((m) => m.topic === 'bridge/info');
+  assert.equal((await tb.http('/drives', { method: 'POST', body: { id: 'private', size: '1M', fs: 'none' }, ...op })).status, 201);
+  await owner.next((m) => m.topic === 'drive/private' && m.payload?.owner !== null);
+  if (viewer.messages.some((m) => m.topic === 'drive/private')) await viewer.next((m) => m.topic === 'drive/private' && m.payload === null);
+  await tb.local('/drives/private/attach', { method: 'POST', body: {} });
+  await owner.next((m) => m.topic === 'drive/private' && m.payload?.attached === true);
+  const seen = viewer.messages.filter((m) => m.topic === 'drive/private');
+  assert.ok(seen.length === 0 || seen.at(-1)!.payload === null, `the viewer's last word on it is "gone": ${JSON.stringify(seen.map((m) => m.payload?.attached ?? null))}`);
+  assert.equal(seen.some((m) => m.payload?.attached === true), false, 'and it hears nothing of its later changes');
+  viewer.ws.close();
+  owner.ws.close();
+});

@@ -38,7 +38,7 @@ export class EmbeddedBroker {
       },
     });
     aedes.on('clientError', (client, err) => log.debug('embedded broker client error', { client_id: client.id, error: err.message }));
-    const server = net.createServer((socket) => aedes.handle(socket));
+    const server = net.createServer({ noDelay: true }, (socket) => aedes.handle(socket));
     const broker = new EmbeddedBroker(aedes, server);
     server.on('connection', (socket) => {
       broker.#sockets.add(socket);

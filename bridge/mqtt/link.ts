@@ -196,6 +196,8 @@ export class MqttLink extends EventEmitter<{ connect: [{ first: boolean }]; disc
     this.#attempt = 0;
     this.#lastError = '';
     client.options.reconnectPeriod = this.#o.backoff?.initialMs ?? 500;
+    // Small messages answered by small messages: Nagle's algorithm would hold each for a delayed ACK (~40 ms).
+    (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     this.#log.info('mqtt connected', { url: this.#o.url, client_id: this.#o.clientId, reconnect: !first });
     try {
       await this.#send(this.#o.online.topic, this.#o.online.payload, 1, true);

@@ -21,6 +21,8 @@ export interface Measured {
   maxRssKiB: number;
   /** Bytes read from storage (GNU time %I × 512): with cold caches, what the command really read. */
   readBytes: number;
+  /** CPU seconds other processes on the machine used meanwhile: noise in the wall time. */
+  otherCpuS: number;
 }
 
 export function requireGnuTime(): void {
@@ -49,6 +51,28 @@ export function dropCachesRefusal(): string | null {
   return dropDenied;
 }
 
+/** CPU seconds all processes have spent busy since boot (/proc/stat, USER_HZ = 100). */
+function busySeconds(): number {
+  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return (user + nice + system + irq + softirq + steal) / 100;
+}
+
+/**
+ * Waits (up to `maxS`) for a second in which the rest of the machine uses under a quarter of a
+ * core, so a timed command does not share the CPUs with someone else's build or test run.
+ * Returns the seconds waited.
+ */
+export async function waitForQuiet(maxS: number): Promise<number> {
+  if (maxS <= 0) return 0;
+  const started = performance.now();
+  for (;;) {
+    const before = busySeconds();
+    await new Promise((r) => setTimeout(r, 1000));
+    if (busySeconds() - before < 0.25 || (performance.now() - started) / 1000 >= maxS) return (performance.now() - started) / 1000;
+  }
+}
+
 /**
  * Runs a pipeline under GNU time and returns wall time (whole pipeline) and summed resources.
  * Processes are joined by named pipes, not Node's stdio pipes: those are socketpairs, and tools
@@ -71,6 +95,7 @@ export async function timed(steps: Step[]): Promise<Measured> {
       fs.closeSync(p.write);
     }
   };
+  const busyBefore = busySeconds();
   const started = performance.now();
   try {
     const exits = steps.map((step, i) => {
@@ -91,6 +116,7 @@ export async function timed(steps: Step[]): Promise<Measured> {
     closePipes();
     const codes = await Promise.all(exits);
     const wallS = (performance.now() - started) / 1000;
+    const busyS = busySeconds() - busyBefore;
     codes.forEach((code, i) => {
       if (code !== 0) {
         const s = steps[i]!;
@@ -108,7 +134,7 @@ export async function timed(steps: Step[]): Promise<Measured> {
       maxRssKiB = Math.max(maxRssKiB, rss);
       readBytes += inBlocks * 512;
     }
-    return { wallS, cpuS, maxRssKiB, readBytes };
+    return { wallS, cpuS, maxRssKiB, readBytes, otherCpuS: Math.max(0, busyS - cpuS) };
   } finally {
     closePipes();
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');

@@ -3,7 +3,10 @@
  * workloads, in one run, each figure also as a ratio to PiDrive.
  *
  *   node bench/backup/run.ts [--quick] [--work DIR] [--out FILE] [--tools pidrive,restic,...]
- *                            [--datasets d1,d2] [--runs N] [--keep] [--no-drop-caches]
+ *                            [--datasets d1,d2] [--runs N] [--quiet-wait SECONDS] [--keep] [--no-drop-caches]
+ *
+ * Defaults: full scale (8 GiB images), 3 runs (medians), up to 120 s of waiting before each timed
+ * command for the machine to be idle. --quick: 64 MiB images, 1 run, no waiting (the smoke test).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -13,7 +16,7 @@ import { parseArgs } from 'node:util';
 
 import { cacheEnv, CONTENDERS, type Contender } from './contenders.ts';
 import { imageFacts, readDataExtents } from './image-io.ts';
-import { dropCaches, dropCachesRefusal, requireGnuTime, stored, timed, type Measured, type Step } from './measure.ts';
+import { dropCaches, dropCachesRefusal, requireGnuTime, stored, timed, waitForQuiet, type Measured, type Step } from './measure.ts';
 import { markdown, targets, withRatios, type DatasetResult, type ToolResult } from './report.ts';
 import { FULL, QUICK, workloads, type Dataset } from './workloads.ts';
 
@@ -24,7 +27,8 @@ const { values: opts } = parseArgs({
     out: { type: 'string' },
     tools: { type: 'string', default: CONTENDERS.map((c) => c.id).join(',') },
     datasets: { type: 'string', default: 'd1,d2' },
-    runs: { type: 'string', default: '1' },
+    runs: { type: 'string' },
+    'quiet-wait': { type: 'string' },
     keep: { type: 'boolean', default: false },
     'no-drop-caches': { type: 'boolean', default: false },
   },
@@ -37,8 +41,10 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const runs = Number(opts.runs);
+const runs = Number(opts.runs ?? (opts.quick ? 1 : 3));
 if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer, got "${opts.runs}"`);
+const quietMax = Number(opts['quiet-wait'] ?? (opts.quick ? 0 : 120));
+if (!Number.isFinite(quietMax) || quietMax < 0) fail(`--quiet-wait must be a number of seconds ≥ 0, got "${opts['quiet-wait']}"`);
 const tools = opts.tools.split(',').map((id) => CONTENDERS.find((c) => c.id === id) ?? fail(`--tools: unknown tool "${id}" (known: ${CONTENDERS.map((c) => c.id).join(', ')})`));
 const datasetIds = opts.datasets.split(',');
 for (const id of datasetIds) if (id !== 'd1' && id !== 'd2') fail(`--datasets: unknown dataset "${id}" (known: d1, d2)`);
@@ -69,8 +75,11 @@ function version(cmd: string, args: string[]): string {
   }
 }
 
-function cold(): void {
+/** Before each timed command: empty the page cache, then let the machine settle. */
+async function cold(): Promise<void> {
   if (dropping) dropCaches();
+  const waited = await waitForQuiet(quietMax);
+  if (waited > 5) log(`waited ${waited.toFixed(0)} s for other processes to quiet down`);
 }
 
 function median(xs: number[]): number {
@@ -94,15 +103,15 @@ async function oneRun(c: Contender, d: Dataset, env: NodeJS.ProcessEnv): Promise
   fs.mkdirSync(restoreDir, { recursive: true });
   try {
     await timed(withEnv(c.init(repo)));
-    cold();
+    await cold();
     const first = await timed(withEnv(c.backup(repo, d.v1, 'v1')));
     const storedV1 = stored(repo);
     log(`${d.id} ${c.id}: first backup ${first.wallS.toFixed(2)} s, ${(storedV1.apparentBytes / 2 ** 20).toFixed(1)} MiB stored`);
-    cold();
+    await cold();
     const incremental = await timed(withEnv(c.backup(repo, d.v2, 'v2')));
     const storedV2 = stored(repo);
     log(`${d.id} ${c.id}: incremental ${incremental.wallS.toFixed(2)} s, ${(storedV2.apparentBytes / 2 ** 20).toFixed(1)} MiB stored`);
-    cold();
+    await cold();
     const restore = await timed(withEnv(c.restore(repo, 'v2', restoreDir)));
     const facts = imageFacts(path.join(restoreDir, 'drive.img'));
     const identical = facts.sha256 === d.v2Facts.sha256 && facts.apparentBytes === d.v2Facts.apparentBytes;
@@ -123,8 +132,8 @@ async function oneRun(c: Contender, d: Dataset, env: NodeJS.ProcessEnv): Promise
   }
 }
 
-function physical(file: string): { seconds: number; bytes: number } {
-  cold();
+async function physical(file: string): Promise<{ seconds: number; bytes: number }> {
+  await cold();
   const started = performance.now();
   const bytes = readDataExtents(file);
   return { seconds: (performance.now() - started) / 1000, bytes };
@@ -136,7 +145,7 @@ async function main(): Promise<void> {
   const all = workloads(path.join(work, 'data'), opts.quick ? QUICK : FULL, log);
   const results: DatasetResult[] = [];
   for (const d of all.filter((x) => datasetIds.includes(x.id))) {
-    const phys = { v1: physical(d.v1), v2: physical(d.v2) };
+    const phys = { v1: await physical(d.v1), v2: await physical(d.v2) };
     const perTool: ToolResult[] = [];
     for (const c of tools) {
       const samples: Omit<ToolResult, 'ratios'>[] = [];

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 import { byteStream, mulberry32, pick } from './prng.ts';
-import { imageFacts, type ImageFacts } from './image-io.ts';
+import { copyExtents, imageFacts, type ImageFacts } from './image-io.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -47,7 +47,7 @@ export const QUICK: Scale = {
 };
 
 /** Bumped whenever generation changes, so a kept work dir is not reused with stale images. */
-const GENERATOR = 1;
+const GENERATOR = 2;
 const D2_SEED = 12345;
 const D2_CHANGE_SEED = 777;
 /** Fixed clock for mkfs.vfat --invariant and mtools, so the same scale gives the same image bytes. */
@@ -119,10 +119,10 @@ function freshImage(file: string, bytes: number): void {
   fs.closeSync(fd);
 }
 
-function copySparse(from: string, to: string): void {
+function copyImage(from: string, to: string): void {
   fs.mkdirSync(path.dirname(to), { recursive: true });
   fs.rmSync(to, { force: true });
-  tool('cp', ['--sparse=always', from, to]);
+  copyExtents(from, to);
 }
 
 const clipName = (i: number): string => `CLIP${String(i).padStart(4, '0')}.MP4`;
@@ -168,7 +168,7 @@ function generateD1(dir: string, scale: Scale): Omit<Dataset, 'v1Facts' | 'v2Fac
     mtools('mcopy', v1, ['-m', ...files, `::/DOCS/${folder}/`]);
   }
 
-  copySparse(v1, v2);
+  copyImage(v1, v2);
   const pickRand = mulberry32(3);
   const gone = new Set<number>();
   while (gone.size < scale.changedClips) gone.add(1 + pick(pickRand, scale.clips));
@@ -217,7 +217,7 @@ function generateD2(dir: string, scale: Scale): Omit<Dataset, 'v1Facts' | 'v2Fac
     fs.closeSync(fd1);
   }
 
-  copySparse(v1, v2);
+  copyImage(v1, v2);
   const change = mulberry32(D2_CHANGE_SEED);
   const writes = Math.max(1, Math.round((scale.changeShare * scale.extents * scale.extentBytes) / scale.writeBytes));
   const fresh = byteStream('d2-writes');

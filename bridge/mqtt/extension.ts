@@ -15,7 +15,7 @@ import { MAX_PAYLOAD_BYTES, parseSetCommand, type SetCommand } from './commands.
 import { brokerCredentials } from './credentials.ts';
 import { MqttLink, type IncomingMessage, type LinkOptions } from './link.ts';
 import { OFFLINE, ONLINE, bridgeInfoPayload, driveEventPayload, driveStatePayload } from './payloads.ts';
-import { MQTT_ACTOR, answerRequest, type RequestDeps } from './requests.ts';
+import { MQTT_ACTOR, answerRequest, auditLive, type RequestDeps } from './requests.ts';
 import { topicsFor, type Topics } from './topics.ts';
 
 export interface MqttExtensionOptions {
@@ -301,7 +301,7 @@ export class MqttExtension implements Extension {
   }
 
   async #runSet(id: string, command: SetCommand): Promise<void> {
-    const { drives, attachments, events } = this.#ctx;
+    const { drives, attachments } = this.#ctx;
     drives.get(id);
     switch (command.op) {
       case 'attach':
@@ -324,7 +324,8 @@ export class MqttExtension implements Extension {
       }
     }
     if (command.op !== 'backup') {
-      events.append({ kind: 'audit', action: `drive.${command.op}`, actor: MQTT_ACTOR.actor, source: MQTT_ACTOR.source, drive: id, details: { ...command } });
+      const { op, ...details } = command;
+      auditLive(this.#ctx, op, id, details);
     }
     this.#publishState(id);
   }

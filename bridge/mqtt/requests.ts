@@ -19,6 +19,11 @@ import { driveStatePayload, type ResponsePayload } from './payloads.ts';
 
 export const MQTT_ACTOR: Actor = { actor: 'mqtt', source: 'mqtt' };
 
+/** Live changes (attach, detach, eject, mode) audited as MQTT's; the drive service audits its own operations. */
+export function auditLive(ctx: BridgeContext, op: string, id: string, details: Record<string, unknown> = {}): void {
+  ctx.events.append({ kind: 'audit', action: `drive.${op}`, actor: MQTT_ACTOR.actor, source: MQTT_ACTOR.source, drive: id, details });
+}
+
 export interface RequestDeps {
   ctx: BridgeContext;
   backup: BackupControl | null;
@@ -73,6 +78,7 @@ export const REQUESTS: Record<string, RequestHandler> = {
     deps.serial(body.id, async () => {
       deps.ctx.drives.get(body.id);
       await deps.ctx.attachments.attach(body.id, body.mode ? { mode: body.mode } : {});
+      auditLive(deps.ctx, 'attach', body.id, body.mode ? { mode: body.mode } : {});
       return stateOf(deps, body.id);
     }),
   ),
@@ -80,6 +86,7 @@ export const REQUESTS: Record<string, RequestHandler> = {
     deps.serial(body.id, async () => {
       deps.ctx.drives.get(body.id);
       const { method } = await deps.ctx.attachments.detach(body.id);
+      auditLive(deps.ctx, 'detach', body.id, { method });
       return { ...stateOf(deps, body.id), method };
     }),
   ),
@@ -87,6 +94,7 @@ export const REQUESTS: Record<string, RequestHandler> = {
     deps.serial(body.id, async () => {
       deps.ctx.drives.get(body.id);
       const { method } = await deps.ctx.attachments.eject(body.id);
+      auditLive(deps.ctx, 'eject', body.id, { method });
       return { ...stateOf(deps, body.id), method };
     }),
   ),

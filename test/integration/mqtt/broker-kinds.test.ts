@@ -109,6 +109,8 @@ for (const kind of KINDS) {
     assert.equal((attached.data as { attached: boolean }).attached, true);
     const detached = await w.request('drive/detach', { id: 'drive1', transaction: 7 });
     assert.deepEqual([detached.status, detached.transaction, (detached.data as { attached: boolean }).attached], ['ok', 7, false]);
+    const audited = tb.bridge.context.events.list({ drives: ['drive1'] }).filter((e) => e.kind === 'audit' && e.actor === 'mqtt').map((e) => e.action);
+    assert.deepEqual(audited, ['drive.attach', 'drive.detach']);
     const health = await w.request('health_check', { transaction: 'h' });
     assert.equal(health.status, 'ok');
     assert.equal((health.data as { healthy: boolean }).healthy, true);

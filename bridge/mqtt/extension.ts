@@ -16,6 +16,7 @@ import { brokerCredentials } from './credentials.ts';
 import { MqttLink, type IncomingMessage, type LinkOptions } from './link.ts';
 import { OFFLINE, ONLINE, bridgeInfoPayload, driveEventPayload, driveStatePayload } from './payloads.ts';
 import { MQTT_ACTOR, answerRequest, auditLive, type RequestDeps } from './requests.ts';
+import { safeUrl } from './safe-url.ts';
 import { topicsFor, type Topics } from './topics.ts';
 
 export interface MqttExtensionOptions {
@@ -129,7 +130,7 @@ export class MqttExtension implements Extension {
   async #connection(): Promise<Pick<LinkOptions, 'url' | 'username' | 'password' | 'tls'>> {
     const { config, dataDir, log } = this.#ctx;
     if (config.mqtt.url) {
-      this.#status = { connected: false, broker: 'external', url: config.mqtt.url };
+      this.#status = { connected: false, broker: 'external', url: safeUrl(config.mqtt.url) };
       return { url: config.mqtt.url, username: config.mqtt.username, password: config.mqtt.password, tls: readTls(config.mqtt.tls) };
     }
     const eb = config.embedded_broker;

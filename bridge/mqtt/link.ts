@@ -3,6 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { PiDriveError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
+import { safeUrl } from './safe-url.ts';
 import { topicMatches } from './topics.ts';
 
 export interface LinkOptions {
@@ -105,7 +106,7 @@ export class MqttLink extends EventEmitter<{ connect: [{ first: boolean }]; disc
     try {
       client = mqtt.connect(o.url, options);
     } catch (err) {
-      throw new PiDriveError('invalid_config', `mqtt.url "${o.url}" cannot be used: ${(err as Error).message}`, { 'mqtt.url': 'invalid' });
+      throw new PiDriveError('invalid_config', `mqtt.url "${safeUrl(o.url)}" cannot be used: ${(err as Error).message}`, { 'mqtt.url': 'invalid' });
     }
     this.#client = client;
     // Runs before MQTT.js schedules its next attempt, so each failure lengthens the wait.
@@ -118,7 +119,7 @@ export class MqttLink extends EventEmitter<{ connect: [{ first: boolean }]; disc
     client.on('connect', () => void this.#onConnect(client));
     client.on('error', (err) => {
       const message = err.message;
-      if (message !== this.#lastError) this.#log.warn('mqtt connection problem', { url: o.url, error: message });
+      if (message !== this.#lastError) this.#log.warn('mqtt connection problem', { url: safeUrl(o.url), error: message });
       this.#lastError = message;
     });
     client.on('message', (topic, payload, packet) => this.#onMessage({ topic, payload, retain: packet.retain }));
@@ -198,7 +199,7 @@ export class MqttLink extends EventEmitter<{ connect: [{ first: boolean }]; disc
     client.options.reconnectPeriod = this.#o.backoff?.initialMs ?? 500;
     // Small messages answered by small messages: Nagle's algorithm would hold each for a delayed ACK (~40 ms).
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-    this.#log.info('mqtt connected', { url: this.#o.url, client_id: this.#o.clientId, reconnect: !first });
+    this.#log.info('mqtt connected', { url: safeUrl(this.#o.url), client_id: this.#o.clientId, reconnect: !first });
     try {
       await this.#send(this.#o.online.topic, this.#o.online.payload, 1, true);
       this.#retained.set(this.#o.online.topic, { payload: this.#o.online.payload, qos: 1 });
@@ -225,7 +226,7 @@ export class MqttLink extends EventEmitter<{ connect: [{ first: boolean }]; disc
     this.#ready = false;
     if (this.#probeWaiter) this.#probeWaiter('');
     if (this.#wasConnected && !this.#stopping) {
-      this.#log.warn('mqtt disconnected; reconnecting', { url: this.#o.url });
+      this.#log.warn('mqtt disconnected; reconnecting', { url: safeUrl(this.#o.url) });
       this.emit('disconnect');
     }
     this.#wasConnected = false;

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { PiDriveError } from '../../core/errors.ts';
 import { brokerCredentials } from '../../mqtt/credentials.ts';
+import { safeUrl } from '../../mqtt/safe-url.ts';
 import type { CommandSpec } from '../command.ts';
 import { resolveGlobals } from '../offline.ts';
 
@@ -22,7 +23,7 @@ export const commands: CommandSpec[] = [
     async run({ globals }): Promise<Credentials> {
       const { config, dataDir } = resolveGlobals(globals);
       if (config.mqtt.url) {
-        throw new PiDriveError('conflict', `mqtt.url is set (${config.mqtt.url}): the bridge uses that broker, whose users are managed there`, {
+        throw new PiDriveError('conflict', `mqtt.url is set (${safeUrl(config.mqtt.url)}): the bridge uses that broker, whose users are managed there`, {
           'mqtt.url': 'an external broker is configured',
         });
       }

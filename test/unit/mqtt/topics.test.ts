@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { safeUrl } from '../../../bridge/mqtt/safe-url.ts';
 import { topicMatches, topicsFor } from '../../../bridge/mqtt/topics.ts';
 
 test('topic layout of the contract', () => {
@@ -30,4 +31,10 @@ test('topic filters match as a broker matches them', () => {
   assert.ok(topicMatches('a/b', 'a/b'));
   assert.ok(!topicMatches('a/b', 'a/b/c'));
   assert.ok(topicMatches('pidrive/pi01/drive/+/set', 'pidrive/pi01/drive/d1/set'));
+});
+
+test('broker URLs lose their password before they reach a log or a status', () => {
+  assert.equal(safeUrl('mqtt://user:secret@broker:1883'), 'mqtt://user:***@broker:1883');
+  assert.equal(safeUrl('mqtts://broker.local:8883'), 'mqtts://broker.local:8883');
+  assert.equal(safeUrl('not a url //user:secret@x'), 'not a url //***@x');
 });

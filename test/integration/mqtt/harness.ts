@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -58,15 +59,18 @@ export interface Mosquitto {
  * A real Mosquitto (Debian package) on a free loopback port, without persistence (a restart
  * loses every retained message, the case the bridge must recover from). Null when skipped.
  */
-export async function startMosquitto(t: TestContext): Promise<Mosquitto | null> {
+export async function startMosquitto(t: TestContext, tls?: { ca: string; cert: string; key: string }): Promise<Mosquitto | null> {
   if (!requireTool(t, 'mosquitto')) return null;
   const dir = tempDir(t, 'pidrive-mosquitto-');
   const port = await freePort();
   const conf = path.join(dir, 'mosquitto.conf');
-  fs.writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest none\n`);
+  const tlsConf = tls ? `cafile ${tls.ca}\ncertfile ${tls.cert}\nkeyfile ${tls.key}\nrequire_certificate true\n` : '';
+  // `user`: run as root, Mosquitto would switch to the mosquitto user, which cannot read the test's private files.
+  const user = `user ${os.userInfo().username}\n`;
+  fs.writeFileSync(conf, `${user}listener ${port} 127.0.0.1\n${tlsConf}allow_anonymous true\npersistence false\nlog_dest none\n`);
   let child: ChildProcess | null = null;
   const broker: Mosquitto = {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     port,
     async start() {
       child = spawn(findTool('mosquitto')!, ['-c', conf], { stdio: 'ignore' });

@@ -46,7 +46,11 @@ const mqttTls = z
 
 const mqtt = z
   .object({
-    url: z.string().default('').describe('broker URL (mqtt://, mqtts://, ws://); empty starts the embedded broker'),
+    url: z
+      .string()
+      .refine((u) => u === '' || /^(mqtts?|wss?):\/\/[^/?#\s]+/.test(u), 'must be an mqtt://, mqtts://, ws:// or wss:// URL with a host, or empty')
+      .default('')
+      .describe('broker URL (mqtt://, mqtts://, ws://, wss://); empty starts the embedded broker'),
     username: z.string().optional().describe('broker user name'),
     password: z.string().optional().describe('broker password'),
     password_file: z.string().optional().describe('file holding the broker password'),

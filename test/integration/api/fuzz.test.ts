@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { apiRoutes } from '../../../bridge/api/routes/index.ts';
 import { POOL_MARKER } from '../../../bridge/pools/registry.ts';
 import { tempDir } from '../../helpers/tools.ts';
-import { assertClean, makeDrive, startBridge, type Res } from './harness.ts';
+import { assertClean, makeDrive, startBridgeWithBackup, type Res } from './harness.ts';
 
 /** Small seeded PRNG (mulberry32): a failing run can be replayed with FUZZ_SEED. */
 function rng(seed: number): () => number {
@@ -28,7 +28,7 @@ test('thousands of random bodies across every route: no crash, no 500, no leak, 
   const random = rng(seed);
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
 
-  const tb = await startBridge(t, { http: { max_body_bytes: 16 * 1024 } });
+  const tb = await startBridgeWithBackup(t, { http: { max_body_bytes: 16 * 1024 } });
   const admin = await tb.token('fuzz-admin', 'admin');
   const operator = await tb.token('fuzz-operator', 'operator', { drives: ['d-a', 'fz-1'] });
   const viewer = await tb.token('fuzz-viewer', 'viewer');
@@ -58,9 +58,19 @@ test('thousands of random bodies across every route: no crash, no 500, no leak, 
     from: [importable, path.join(scratch, 'missing.img'), scratch],
     cdrom: [true, false],
     code: ['AAAA-BBBB-CCCC', ''],
+    url: [`file://${path.join(scratch, 'repo')}`, 'file:///nonexistent/../x', 's3://bucket/prefix', 'http://example.com', 'file://relative'],
+    repository: ['main', 'nope', '..'],
+    target: [{ kind: 'new_drive', drive: 'fz-2' }, { kind: 'in_place' }, { kind: 'new_drive', drive: '../x' }, { kind: 'elsewhere' }],
+    cron: ['0 3 * * *', '* * * * * * *', 'every day', ''],
+    timezone: ['UTC', 'Europe/Berlin', 'Mars/Olympus'],
+    keep: [{ daily: 7 }, { last: -1 }, {}, { weekly: 'x' }],
+    sample_percent: [10, 0, 101, 'all'],
+    block_size: [1048576, 3, 2 ** 40],
   };
   fs.mkdirSync(path.join(scratch, 'pool'));
   const keys = Object.keys(plausible);
+  fs.mkdirSync(path.join(scratch, 'main-repo'));
+  assert.equal((await tb.http('/repositories', { method: 'POST', token: admin, body: { name: 'main', url: `file://${path.join(scratch, 'main-repo')}` } })).status, 201);
 
   const value = (depth: number): unknown => {
     const r = random();
@@ -103,7 +113,7 @@ test('thousands of random bodies across every route: no crash, no 500, no leak, 
       '{"__proto__": {"role": "admin"}}',
       JSON.stringify({ label: 'x'.repeat(20_000) }),
     ]);
-  const segment = (): string => pick(['d-a', 'fz-1', 'fz-2', 'alice', 'bob', 'fz-token', '..', '%2e%2e', '%00', 'A', encodeURIComponent(pick(hostile)) || 'x']);
+  const segment = (): string => pick(['d-a', 'fz-1', 'fz-2', 'alice', 'bob', 'fz-token', 'main', 'latest', '..', '%2e%2e', '%00', 'A', encodeURIComponent(pick(hostile)) || 'x']);
 
   const statuses = new Map<number, number>();
   let sent = 0;
@@ -146,7 +156,7 @@ test('thousands of random bodies across every route: no crash, no 500, no leak, 
   const onDisk = fs.readdirSync(images).filter((f) => f !== POOL_MARKER);
   assert.deepEqual(onDisk.sort(), [...expected].sort(), 'images on disk are exactly the registered drives');
   for (const d of drives) assert.ok(fs.existsSync(d.path), `${d.id}: image exists`);
-  const db = tb.bridge.context.drives.list().map((d) => d.id);
+  const db = tb.context.drives.list().map((d) => d.id);
   assert.deepEqual(drives.map((d) => d.id), db);
   // Every user and token the API lists can be read back; the admin still exists.
   const users = (await tb.local('/users')).body as Array<{ role: string }>;

@@ -1,10 +1,20 @@
 import http from 'node:http';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { ConfigSchema, type ConfigInput } from '../../../bridge/config/schema.ts';
+import { ApiExtension } from '../../../bridge/api/extension.ts';
+import { createBackup } from '../../../bridge/backup/index.ts';
+import { ConfigSchema, type Config, type ConfigInput } from '../../../bridge/config/schema.ts';
+import type { BridgeContext } from '../../../bridge/context.ts';
 import { systemClock, type Clock } from '../../../bridge/core/clock.ts';
+import { EventBus } from '../../../bridge/core/event-bus.ts';
 import { createLogger } from '../../../bridge/core/logger.ts';
 import { Bridge } from '../../../bridge/controller.ts';
+import { DriveService } from '../../../bridge/drives/service.ts';
+import { createGadget } from '../../../bridge/gadget/index.ts';
+import { PoolRegistry } from '../../../bridge/pools/registry.ts';
+import { Store } from '../../../bridge/store/database.ts';
+import { EventsRepo } from '../../../bridge/store/events-repo.ts';
+import { VERSION } from '../../../bridge/version.ts';
 import { tempDir } from '../../helpers/tools.ts';
 
 export interface Res {
@@ -80,7 +90,7 @@ export function request(target: { port: number } | { socketPath: string }, apiPa
 }
 
 export interface TestBridge {
-  bridge: Bridge;
+  context: BridgeContext;
   dataDir: string;
   port: number;
   socketPath: string;
@@ -96,15 +106,8 @@ export interface TestBridge {
   token(name: string, role: string, extra?: Record<string, unknown>): Promise<string>;
 }
 
-/**
- * A real bridge (controller, simulated gadget, API on 127.0.0.1 port 0, control socket) on a
- * fresh data directory, stopped when the test ends.
- */
-export async function startBridge(t: TestContext, config: ConfigInput = {}): Promise<TestBridge> {
-  const dataDir = tempDir(t, 'pidrive-api-');
-  const logs: string[] = [];
-  const clock = offsetClock();
-  const full = ConfigSchema.parse({
+function testConfig(config: ConfigInput): Config {
+  return ConfigSchema.parse({
     ...config,
     bridge: { id: 'test', ...config.bridge },
     http: { host: '127.0.0.1', port: 0, ...config.http },
@@ -112,18 +115,18 @@ export async function startBridge(t: TestContext, config: ConfigInput = {}): Pro
     embedded_broker: { host: '127.0.0.1', port: 0, ...config.embedded_broker },
     log: { level: 'info', format: 'json' },
   });
-  const log = createLogger({ level: 'info', format: 'json', write: (line) => logs.push(line) });
-  const bridge = new Bridge({ config: full, dataDir, log, clock, onRestartRequested: () => {} });
-  await bridge.start();
-  t.after(() => bridge.stop());
-  const listening = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'api listening');
+}
+
+function testBridge(context: BridgeContext, logs: string[], clock: ReturnType<typeof offsetClock>): TestBridge {
+  const parsed = logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+  const listening = parsed.find((l) => l.msg === 'api listening');
   if (!listening) throw new Error(`the API did not report its port; log:\n${logs.join('\n')}`);
   const port = listening.port as number;
-  const setup = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => typeof l.setup_code === 'string');
-  const socketPath = path.join(dataDir, 'pidrive.sock');
+  const setup = parsed.find((l) => typeof l.setup_code === 'string');
+  const socketPath = path.join(context.dataDir, 'pidrive.sock');
   const tb: TestBridge = {
-    bridge,
-    dataDir,
+    context,
+    dataDir: context.dataDir,
     port,
     socketPath,
     clock,
@@ -138,6 +141,50 @@ export async function startBridge(t: TestContext, config: ConfigInput = {}): Pro
     },
   };
   return tb;
+}
+
+/**
+ * A real bridge (controller, simulated gadget, API on 127.0.0.1 port 0, control socket) on a
+ * fresh data directory, stopped when the test ends.
+ */
+export async function startBridge(t: TestContext, config: ConfigInput = {}): Promise<TestBridge> {
+  const dataDir = tempDir(t, 'pidrive-api-');
+  const logs: string[] = [];
+  const clock = offsetClock();
+  const log = createLogger({ level: 'info', format: 'json', write: (line) => logs.push(line) });
+  const bridge = new Bridge({ config: testConfig(config), dataDir, log, clock, onRestartRequested: () => {} });
+  await bridge.start();
+  t.after(() => bridge.stop());
+  return testBridge(bridge.context, logs, clock);
+}
+
+/**
+ * The bridge's parts assembled as the controller does, plus the backup module handed to the API
+ * (the controller does not wire the backup module yet): real store, drives, simulated gadget,
+ * backup service, API on loopback port 0 and the control socket.
+ */
+export async function startBridgeWithBackup(t: TestContext, config: ConfigInput = {}): Promise<TestBridge> {
+  const dataDir = tempDir(t, 'pidrive-api-');
+  const logs: string[] = [];
+  const clock = offsetClock();
+  const full = testConfig(config);
+  const log = createLogger({ level: 'info', format: 'json', write: (line) => logs.push(line) });
+  const bus = new EventBus(log);
+  const store = new Store(dataDir);
+  const events = new EventsRepo(store, bus);
+  const pools = new PoolRegistry(store, dataDir, full.pools);
+  const drives = new DriveService({ store, pools, bus, events, log });
+  const gadget = createGadget({ config: full, dataDir, log, bus, clock, drives, events });
+  const backup = createBackup({ config: full, dataDir, log, bus, clock, store, events, drives, attachments: gadget.attachments });
+  drives.setViewSources({ hostState: () => gadget.attachments.hostState(), backupInfo: (id) => backup.backup.driveBackupInfo(id) });
+  const context: BridgeContext = { config: full, dataDir, version: VERSION, log, bus, clock, store, events, pools, drives, attachments: gadget.attachments, requestRestart: () => {} };
+  const extensions = [gadget.extension, backup.extension, new ApiExtension(context, { backup: backup.backup })];
+  for (const e of extensions) await e.start();
+  t.after(async () => {
+    for (const e of [...extensions].reverse()) await e.stop();
+    store.close();
+  });
+  return testBridge(context, logs, clock);
 }
 
 /** Creates a drive through the control socket (unformatted: fast). */

@@ -88,10 +88,10 @@ test('on connect: bridge state, then every visible drive; then live changes with
 
   // The moment the drive's state changes inside the bridge, as seen on the bus.
   let changedAt = 0;
-  tb.bridge.context.bus.on(t, 'drive_state', ({ id }) => {
+  tb.context.bus.on(t, 'drive_state', ({ id }) => {
     if (id === 'd-a' && changedAt === 0) changedAt = performance.now();
   });
-  t.after(() => tb.bridge.context.bus.removeListeners(t));
+  t.after(() => tb.context.bus.removeListeners(t));
   const res = await tb.http('/drives/d-a/attach', { method: 'POST', body: {}, token: operator });
   assert.equal(res.status, 200, res.text);
   const msg = await all.next((m) => m.topic === 'drive/d-a' && m.payload.attached === true);
@@ -118,7 +118,7 @@ test('a client that does not read is dropped instead of buffered without bound',
   // Stop reading: the kernel buffers fill, then the bridge's queue grows.
   (slow.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
   for (let i = 0; i < 40_000; i++) {
-    tb.bridge.context.bus.emit('drive_state', { id: 'd-a' });
+    tb.context.bus.emit('drive_state', { id: 'd-a' });
     if (i % 2000 === 0) await new Promise((r) => setImmediate(r));
     if (tb.logs.some((l) => l.includes('dropping a slow WebSocket client'))) break;
   }

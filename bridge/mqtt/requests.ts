@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { PiDriveError, asPiDriveError } from '../core/errors.ts';
 import type { BackupControl } from '../backup/types.ts';
 import type { BridgeContext } from '../context.ts';
+import type { CreateDriveInput } from '../drives/inputs.ts';
 import type { Actor } from '../drives/service.ts';
 import {
   AttachRequest,
@@ -63,11 +64,11 @@ export const REQUESTS: Record<string, RequestHandler> = {
     mqtt_connected: deps.mqttConnected(),
   })),
   restart: handler(EmptyRequest, async () => ({ restarting: true })),
+  // The drive service validates the body itself (the same rules as POST /drives).
   'drive/create': {
     schema: null,
-    run: (async (body: Record<string, unknown>, deps: RequestDeps) => {
-      const id = typeof body.id === 'string' ? body.id : '';
-      const drive = await deps.serial(id, () => deps.ctx.drives.create(body as never, MQTT_ACTOR));
+    run: (async (body: CreateDriveInput, deps: RequestDeps) => {
+      const drive = await deps.serial(typeof body.id === 'string' ? body.id : '', () => deps.ctx.drives.create(body, MQTT_ACTOR));
       return { ...drive };
     }) as RequestHandler['run'],
   },

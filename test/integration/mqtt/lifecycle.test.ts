@@ -158,3 +158,13 @@ test('kill -9 of the daemon: the broker publishes the last will, offline', async
   const retained = await retainedSnapshot(broker.url, {}, [pi01.bridgeState]);
   assert.equal(retained.get(pi01.bridgeState), '{"state":"offline"}');
 });
+
+test('a drive named "bridge" is not announced to Home Assistant (it would merge with the bridge device); its state still is', async (t) => {
+  const tb = await startBridge(t);
+  await tb.bridge.context.drives.create({ id: 'bridge', size: '1M', fs: 'none' }, ACTOR);
+  await tb.synced();
+  await waitUntil(() => tb.logs.some((l) => l.msg?.toString().startsWith('drive id is reserved') && l.drive === 'bridge'), 5000, 'the error');
+  const retained = await retainedSnapshot(tb.url, tb.clientOptions, everything);
+  assert.deepEqual([...retained.keys()].sort(), [...expectedRetainedTopics('pi01', []), pi01.drive('bridge')].sort());
+  for (const [topic, payload] of expectedDiscovery('pi01', [])) assert.equal(retained.get(topic), payload, 'the bridge device is untouched');
+});

@@ -82,6 +82,8 @@ export class Attachments implements AttachmentControl, Extension {
     this.#started = true;
     const { selection, log } = this.#d;
     if (selection.kind === 'simulated') log.warn('USB GADGET IS SIMULATED: no drive reaches a USB host', { reason: selection.reason });
+    // The first sample before start() returns: the host state is right from the first request on.
+    await this.#poll();
     this.#d.bus.emit('bridge_info', {});
     this.#schedulePoll();
   }

@@ -201,34 +201,34 @@ export class ConfigfsBackend implements GadgetBackend {
   }
 
   /**
-   * JetKVM's force eject: a logical unplug resets the host's lock. The reconnect must be confirmed;
-   * when the host does not come back (seen with dummy_hcd) a rebind brings it back.
+   * JetKVM's force eject: a logical unplug resets the host's lock. It only counts when the UDC shows
+   * the host leaving and coming back; dummy_udc keeps saying `configured` and its hosts never
+   * return after `connect`, so there (and whenever the reconnect is not seen) a rebind finishes.
    */
   async #softConnectEject(lun: number): Promise<EjectMethod | null> {
     const softConnect = path.join(this.#udcDir, 'soft_connect');
-    const wasConfigured = (await this.#udcState()) === 'configured';
     await writeAttr(softConnect, 'disconnect');
+    let left = false;
     try {
+      left = await this.#waitState((s) => s !== 'configured', 1000);
       await writeAttr(this.#lun(lun, 'file'), '').catch((err: unknown) => this.#log.warn('eject: file write failed while disconnected', { lun, err }));
     } finally {
       await writeAttr(softConnect, 'connect');
     }
     if ((await this.serving(lun)) !== null) return null;
-    if (wasConfigured && !(await this.#waitConfigured(RECONNECT_TIMEOUT_MS))) {
-      this.#log.warn('eject: the host did not come back after soft_connect; rebinding', { lun });
-      await this.#rebind(async () => {});
-      return 'rebind';
-    }
-    return 'soft_connect';
+    if (left && (await this.#waitState((s) => s === 'configured', RECONNECT_TIMEOUT_MS))) return 'soft_connect';
+    this.#log.warn('eject: the host was not seen reconnecting after soft_connect; rebinding', { lun, saw_disconnect: left });
+    await this.#rebind(async () => {});
+    return 'rebind';
   }
 
-  async #waitConfigured(timeoutMs: number): Promise<boolean> {
+  async #waitState(ok: (state: string | null) => boolean, timeoutMs: number): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
-    while (performance.now() < deadline) {
-      if ((await this.#udcState()) === 'configured') return true;
-      await sleep(100);
+    for (;;) {
+      if (ok(await this.#udcState())) return true;
+      if (performance.now() > deadline) return false;
+      await sleep(50);
     }
-    return false;
   }
 
   async reenumerate(): Promise<void> {

@@ -41,6 +41,5 @@ export function createGadget(deps: GadgetDeps): { attachments: AttachmentControl
       ? new ConfigfsBackend({ gadget, udc: selection.udc!, serial: gadget.serial ?? defaultSerial(deps.config.bridge.id), log })
       : new SimulatedBackend(gadget.luns);
   const attachments = new Attachments({ backend, selection, gadget, drives: deps.drives, history: deps.events, bus: deps.bus, clock: deps.clock, log });
-  deps.drives.setViewSources({ hostState: () => attachments.hostState() });
   return { attachments, extension: attachments };
 }

@@ -1,0 +1,111 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+
+/** The bridge side inside the guest: the real `pidrive` daemon and CLI of this checkout. */
+
+export const PROJECT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const CLI = path.join(PROJECT_DIR, 'bridge/cli/main.ts');
+
+export interface ApiResult<T = any> {
+  status: number;
+  body: T;
+}
+
+export class BridgeProcess {
+  readonly dataDir: string;
+  readonly configFile: string;
+  readonly logFile: string;
+  #child: ChildProcess | null = null;
+
+  constructor(dataDir: string, logFile: string, config: string) {
+    this.dataDir = dataDir;
+    this.logFile = logFile;
+    fs.mkdirSync(dataDir, { recursive: true });
+    this.configFile = path.join(dataDir, 'pidrive.yaml');
+    fs.writeFileSync(this.configFile, config);
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  async start(timeoutMs = 60000): Promise<void> {
+    const log = fs.openSync(this.logFile, 'a');
+    const child = spawn(process.execPath, [CLI, 'start', '--data-dir', this.dataDir, '--config', this.configFile], { stdio: ['ignore', log, log] });
+    fs.closeSync(log);
+    this.#child = child;
+    let exited: string | null = null;
+    child.once('exit', (code, signal) => (exited = `exited with ${code ?? signal}`));
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      if (exited) throw new Error(`the bridge ${exited} during start; see ${this.logFile}`);
+      const res = await this.api('GET', '/health').catch(() => null);
+      if (res && res.status === 200) return;
+      if (performance.now() > deadline) throw new Error(`the bridge did not answer on its control socket within ${timeoutMs} ms`);
+      await sleep(100);
+    }
+  }
+
+  /** kill -9: no chance to clean up anything. */
+  async kill9(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+    this.#child = null;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.#child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+    this.#child = null;
+  }
+
+  api<T = any>(method: string, apiPath: string, body?: unknown): Promise<ApiResult<T>> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: path.join(this.dataDir, 'pidrive.sock'),
+          // A kept-alive socket would outlive a bridge that was killed or restarted in between.
+          agent: false,
+          method,
+          path: `/api/v1${apiPath}`,
+          headers: { 'content-type': 'application/json', ...(payload ? { 'content-length': payload.length } : {}) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
+          });
+        },
+      );
+      req.on('error', reject);
+      if (payload) req.write(payload);
+      req.end();
+    });
+  }
+
+  /** Like api() but a non-2xx answer is an error carrying the bridge's message. */
+  async ok<T = any>(method: string, apiPath: string, body?: unknown): Promise<T> {
+    const res = await this.api<T>(method, apiPath, body);
+    if (res.status >= 300) throw new Error(`${method} ${apiPath} → ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  }
+
+  /** The real command line, as a user types it. */
+  cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync(process.execPath, [CLI, '--data-dir', this.dataDir, ...args], { encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+}

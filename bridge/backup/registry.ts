@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { fromZodIssues, PiDriveError } from '../core/errors.ts';
 import type { Store } from '../store/database.ts';
@@ -95,6 +97,7 @@ export class RepositoryRegistry {
     this.#store.db
       .prepare('INSERT INTO backup_repositories (name, url, access_key_id, secret_access_key, block_size, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run(spec.name, spec.url, spec.access_key_id ?? null, spec.secret_access_key ?? null, repo.blockSize, new Date().toISOString());
+    this.#store.db.prepare('INSERT OR REPLACE INTO backup_repositories_seen (name, url, repository_id) VALUES (?, ?, ?)').run(spec.name, spec.url, repo.config.id);
     this.#open.set(spec.name, Promise.resolve(repo));
     return { name: spec.name, url: spec.url, kind, origin: 'cli', block_size: repo.blockSize, available: true, reason: null };
   }
@@ -103,11 +106,40 @@ export class RepositoryRegistry {
   open(name: string): Promise<OpenRepository> {
     const cached = this.#open.get(name);
     if (cached) return cached;
-    const entry = this.#entry(name);
-    const opening = openRepository(entry.url, { credentials: entry.credentials });
+    const opening = this.#openEntry(this.#entry(name));
     this.#open.set(name, opening);
     opening.catch(() => this.#open.delete(name));
     return opening;
+  }
+
+  /**
+   * A configured repository is created on first use. Once seen, it is never created again at that
+   * URL: an empty folder there later is an unmounted NAS or USB disk, not a place for a new one.
+   */
+  async #openEntry(entry: Entry): Promise<OpenRepository> {
+    const seen = this.#store.db.prepare('SELECT repository_id FROM backup_repositories_seen WHERE name = ? AND url = ?').get(entry.name, entry.url) as
+      | { repository_id: string }
+      | undefined;
+    const create = entry.origin === 'config' && !seen ? { blockSize: this.#config.backup.block_size } : undefined;
+    if (create && parseRepoUrl(entry.url).kind === 'folder') {
+      const dir = (parseRepoUrl(entry.url) as { path: string }).path;
+      if (!fs.existsSync(path.dirname(dir))) {
+        throw new PiDriveError('unavailable', `repository "${entry.name}": ${path.dirname(dir)} does not exist (is the disk or NAS mounted?)`, { repository: 'unavailable' });
+      }
+    }
+    let repo: OpenRepository;
+    try {
+      repo = await openRepository(entry.url, { credentials: entry.credentials, ...(create ? { create } : {}) });
+    } catch (err) {
+      if (err instanceof PiDriveError && err.code === 'not_found') {
+        throw new PiDriveError('unavailable', `repository "${entry.name}" is gone from ${entry.url} (is the disk or NAS mounted?)`, { repository: 'unavailable' });
+      }
+      throw err;
+    }
+    if (!seen) {
+      this.#store.db.prepare('INSERT OR REPLACE INTO backup_repositories_seen (name, url, repository_id) VALUES (?, ?, ?)').run(entry.name, entry.url, repo.config.id);
+    }
+    return repo;
   }
 
   /**

@@ -42,4 +42,8 @@ export const BACKUP_MIGRATIONS = [
    CREATE TABLE backup_schedule_runs (
      id TEXT PRIMARY KEY,
      last_run TEXT NOT NULL);`,
+  `CREATE TABLE backup_repositories_seen (
+     name TEXT PRIMARY KEY,
+     url TEXT NOT NULL,
+     repository_id TEXT NOT NULL);`,
 ];

@@ -1,0 +1,232 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { createBackup } from '../../../bridge/backup/index.ts';
+import type { BackupService } from '../../../bridge/backup/service.ts';
+import type { Job } from '../../../bridge/backup/types.ts';
+import { systemClock, type Clock } from '../../../bridge/core/clock.ts';
+import { silentLogger } from '../../../bridge/core/logger.ts';
+import { ConfigSchema, type ConfigInput } from '../../../bridge/config/schema.ts';
+import type { HostState } from '../../../bridge/drives/model.ts';
+import type { AttachmentControl } from '../../../bridge/gadget/types.ts';
+import { LOCAL, openDrives } from '../../helpers/bridge.ts';
+import { requireTool, tempDir } from '../../helpers/tools.ts';
+import { isSparseLike, MiB, randomBytes, sameBytes, textBytes, writeAt } from './helpers.ts';
+
+/**
+ * FAKE host: a USB host writing through the gadget cannot run outside the QEMU kernel test, so the
+ * consistency rule is fed host states by hand. Only hostState() is used by the backup module.
+ */
+function fakeHost(state: HostState): AttachmentControl & { set(s: Partial<HostState>): void } {
+  const unused = (): never => {
+    throw new Error('not used by the backup module');
+  };
+  return {
+    attach: unused,
+    detach: unused,
+    eject: unused,
+    setMode: unused,
+    info: unused,
+    hostState: () => ({ ...state }),
+    set: (s) => void Object.assign(state, s),
+  };
+}
+
+const IDLE_HOST: HostState = { host_connected: true, host_writing: false, host_idle_s: 60, write_rate_bps: 0 };
+
+interface FixtureOptions {
+  config?: Partial<ConfigInput>;
+  attachments?: AttachmentControl | null;
+  clock?: Clock;
+  pools?: Record<string, { path: string }>;
+}
+
+function fixture(t: TestContext, dir: string, options: FixtureOptions = {}) {
+  const data = path.join(dir, 'data');
+  const s = openDrives(data, options.pools);
+  const repoDir = path.join(dir, 'repo');
+  fs.mkdirSync(repoDir, { recursive: true });
+  const config = ConfigSchema.parse({
+    repositories: { main: { url: pathToFileURL(repoDir).href } },
+    backup: { gc_grace_hours: 0, idle_wait_s: 2 },
+    gadget: { host_idle_s: 5 },
+    pools: options.pools ?? {},
+    ...options.config,
+  });
+  const { service, extension } = createBackup({
+    config,
+    dataDir: data,
+    log: silentLogger,
+    bus: s.bus,
+    clock: options.clock ?? systemClock,
+    store: s.store,
+    events: s.events,
+    drives: s.drives,
+    attachments: options.attachments ?? null,
+  });
+  s.drives.setViewSources({ backupInfo: (id) => service.driveBackupInfo(id) });
+  const jobs: Job[] = [];
+  const driveEvents: Array<Record<string, unknown>> = [];
+  const driveStates: string[] = [];
+  s.bus.on(jobs, 'job', ({ job }) => void jobs.push(job as Job));
+  s.bus.on(driveEvents, 'drive_event', (e) => void driveEvents.push(e));
+  s.bus.on(driveStates, 'drive_state', (e) => void driveStates.push(e.id));
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await extension.stop();
+    s.close();
+  };
+  t.after(stop);
+  return { ...s, service: service as BackupService, extension, jobs, driveEvents, driveStates, stop, start: () => extension.start() };
+}
+
+/** A 64 MiB FAT32 drive with real files: documents that compress and a "clip" that does not. */
+async function fatDrive(f: ReturnType<typeof fixture>, dir: string, id: string, seed: string, pool = 'local') {
+  const drive = await f.drives.create({ id, size: '64M', fs: 'fat32', pool }, LOCAL);
+  const files = path.join(dir, `files-${id}`);
+  fs.mkdirSync(files, { recursive: true });
+  fs.writeFileSync(path.join(files, 'notes.txt'), textBytes(`${seed}-notes`, 3 * MiB));
+  fs.writeFileSync(path.join(files, 'clip.mp4'), randomBytes(`${seed}-clip`, 6 * MiB));
+  execFileSync('mcopy', ['-i', `${drive.path}@@1M`, path.join(files, 'notes.txt'), path.join(files, 'clip.mp4'), '::/'], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  return drive;
+}
+
+function mcopyInto(image: string, file: string, name: string): void {
+  execFileSync('mcopy', ['-o', '-i', `${image}@@1M`, file, `::/${name}`], { env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+}
+
+test('a backup job: queued, running with progress, succeeded; events, drive view and snapshot list follow', async (t) => {
+  if (!requireTool(t, 'mkfs.vfat', 'mcopy')) return;
+  const dir = tempDir(t);
+  const f = fixture(t, dir);
+  await f.start();
+  const drive = await fatDrive(f, dir, 'cam', 'a');
+  assert.equal(f.service.driveBackupInfo('cam').backup_state, 'idle');
+
+  const job = f.service.startBackup('cam', { actor: 'user:ann' });
+  assert.equal(job.state, 'queued');
+  assert.equal(job.repository, 'main', 'the only repository is the default');
+  assert.equal(f.service.startBackup('cam', { actor: 'user:bob' }).id, job.id, 'a backup already queued is not queued twice');
+  const done = await f.service.waitForJob(job.id);
+  assert.equal(done.state, 'succeeded', JSON.stringify(done.error));
+  assert.equal(done.progress.percent, 100);
+  const states = f.jobs.filter((j) => j.id === job.id).map((j) => j.state);
+  assert.deepEqual([...new Set(states)], ['queued', 'running', 'succeeded']);
+  const progress = f.jobs.filter((j) => j.id === job.id && j.state === 'running' && j.progress.bytes_total > 0);
+  assert.ok(progress.length > 0, 'progress is published while running');
+  assert.ok(progress.every((j) => j.progress.bytes_done <= j.progress.bytes_total && j.progress.rate_bps >= 0));
+
+  const snap = done.result as { id: string; drive: string; new_bytes: number; changed_blocks: number; source: string };
+  assert.equal(snap.drive, 'cam');
+  assert.equal(snap.source, 'detached');
+  const listed = await f.service.listSnapshots('cam');
+  assert.deepEqual(listed.map((s) => s.id), [snap.id]);
+  const events = f.driveEvents.filter((e) => e.drive === 'cam').map((e) => e.event_type);
+  assert.deepEqual(events, ['backup_started', 'backup_completed']);
+  assert.ok(f.driveStates.includes('cam'), 'drive_state is emitted so MQTT and the API re-read the drive');
+  const view = f.drives.view('cam');
+  assert.equal(view.last_backup, listed[0]!.time);
+  assert.equal(view.last_backup_bytes, snap.new_bytes);
+  assert.equal(view.backup_state, 'idle');
+  assert.equal(view.suspicious_change, false);
+  assert.ok(fs.readdirSync(path.dirname(drive.path)).every((n) => !n.startsWith('.pidrive-tmp.')), 'no clone or temporary file is left');
+});
+
+test('one job at a time: jobs of several drives run in order, never two at once', async (t) => {
+  if (!requireTool(t, 'mkfs.vfat', 'mcopy')) return;
+  const dir = tempDir(t);
+  const f = fixture(t, dir);
+  await fatDrive(f, dir, 'one', 'one');
+  await fatDrive(f, dir, 'two', 'two');
+  const a = f.service.startBackup('one', { actor: 'local' });
+  const b = f.service.startBackup('two', { actor: 'local' });
+  const c = f.service.startVerify({ actor: 'local' });
+  await f.start();
+  const results = await Promise.all([a, b, c].map((j) => f.service.waitForJob(j.id)));
+  assert.deepEqual(results.map((r) => r.state), ['succeeded', 'succeeded', 'succeeded']);
+  let running = 0;
+  let peak = 0;
+  const seen = new Map<string, string>();
+  for (const j of f.jobs) {
+    const before = seen.get(j.id);
+    if (before !== j.state) {
+      if (j.state === 'running') running++;
+      if (before === 'running') running--;
+      seen.set(j.id, j.state);
+    }
+    peak = Math.max(peak, running);
+  }
+  assert.equal(peak, 1);
+  assert.ok(Date.parse(results[0]!.finished_at!) <= Date.parse(results[1]!.started_at!), 'FIFO order');
+  assert.equal((results[2]!.result as { snapshots: number }).snapshots, 2);
+});
+
+test('cancel: a queued job is canceled at once, a running one stops without a snapshot', async (t) => {
+  if (!requireTool(t, 'mkfs.vfat', 'mcopy')) return;
+  const dir = tempDir(t);
+  const f = fixture(t, dir, { config: { backup: { workers: 1, gc_grace_hours: 0 } } });
+  const drive = await f.drives.create({ id: 'big', size: '512M', fs: 'none' }, LOCAL);
+  writeAt(drive.path, 0, randomBytes('big', 256 * MiB));
+  await f.start();
+  const running = f.service.startBackup('big', { actor: 'local' });
+  const queued = f.service.startVerify({ actor: 'local' });
+  await new Promise<void>((resolve) => f.bus.on({}, 'job', ({ job }) => void (job.id === running.id && (job as Job).progress.bytes_done > 0 && resolve())));
+  assert.equal(f.service.cancelJob(queued.id, 'local').state, 'canceled');
+  f.service.cancelJob(running.id, 'local');
+  const end = await f.service.waitForJob(running.id);
+  assert.equal(end.state, 'canceled');
+  assert.deepEqual(await f.service.listSnapshots('big'), []);
+  assert.equal(f.service.driveBackupInfo('big').backup_state, 'idle', 'a canceled backup is no failure of the drive');
+  assert.ok(f.driveEvents.some((e) => e.drive === 'big' && e.event_type === 'backup_failed' && e.error === 'canceled'));
+  assert.throws(() => f.service.cancelJob(running.id, 'local'), /already been canceled/);
+});
+
+test('restore into a new drive and in place: byte-identical, sparse, registered; in place refused while attached', async (t) => {
+  if (!requireTool(t, 'mkfs.vfat', 'mcopy', 'cmp')) return;
+  const dir = tempDir(t);
+  const f = fixture(t, dir);
+  await f.start();
+  const drive = await fatDrive(f, dir, 'docs', 'r');
+  const v1 = path.join(dir, 'v1.img');
+  fs.copyFileSync(drive.path, v1);
+  const first = await f.service.waitForJob(f.service.startBackup('docs', { actor: 'local' }).id);
+  assert.equal(first.state, 'succeeded');
+
+  fs.writeFileSync(path.join(dir, 'new.txt'), textBytes('changed', 2 * MiB));
+  mcopyInto(drive.path, path.join(dir, 'new.txt'), 'notes.txt');
+  const v2 = path.join(dir, 'v2.img');
+  fs.copyFileSync(drive.path, v2);
+  const second = await f.service.waitForJob(f.service.startBackup('docs', { actor: 'local' }).id);
+  assert.ok((second.result as { changed_blocks: number }).changed_blocks > 0);
+
+  const firstId = (first.result as { id: string }).id;
+  const copy = await f.service.waitForJob(f.service.startRestore('docs', firstId, { target: { kind: 'new_drive', drive: 'docs-old' }, actor: 'user:op' }).id);
+  assert.equal(copy.state, 'succeeded', JSON.stringify(copy.error));
+  const restored = f.drives.get('docs-old');
+  assert.equal(restored.source, 'restored');
+  assert.equal(restored.filesystem, 'fat32');
+  const restoredPath = f.drives.imagePath(restored);
+  assert.ok(sameBytes(restoredPath, v1));
+  assert.ok(isSparseLike(restoredPath, v1));
+  assert.throws(() => f.service.startRestore('docs', firstId, { target: { kind: 'new_drive', drive: 'docs-old' }, actor: 'x' }), /already exists/);
+
+  // In place: the drive goes back to the first snapshot.
+  const back = await f.service.waitForJob(f.service.startRestore('docs', firstId, { target: { kind: 'in_place' }, actor: 'user:admin' }).id);
+  assert.equal(back.state, 'succeeded', JSON.stringify(back.error));
+  assert.ok(sameBytes(drive.path, v1));
+  const latest = await f.service.waitForJob(f.service.startRestore('docs', 'latest', { target: { kind: 'in_place' }, actor: 'user:admin' }).id);
+  assert.equal(latest.state, 'succeeded');
+  assert.ok(sameBytes(drive.path, v2));
+
+  f.drives.setRuntime('docs', { attached: true });
+  assert.throws(() => f.service.startRestore('docs', 'latest', { target: { kind: 'in_place' }, actor: 'x' }), /attached; detach it/);
+  const bad = await f.service.waitForJob(f.service.startRestore('docs', 'nope', { target: { kind: 'new_drive', drive: 'x1' }, actor: 'x' }).id);
+  assert.equal(bad.state, 'failed');
+  assert.match(bad.error!.message, /not a snapshot id/);
+  assert.equal(f.drives.find('x1'), null, 'a failed restore registers no drive');
+});

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -229,4 +230,121 @@ test('restore into a new drive and in place: byte-identical, sparse, registered;
   assert.equal(bad.state, 'failed');
   assert.match(bad.error!.message, /not a snapshot id/);
   assert.equal(f.drives.find('x1'), null, 'a failed restore registers no drive');
+});
+
+test('consistency: an attached drive is refused offline, waits for an idle host, and needs a reflink-capable pool', async (t) => {
+  if (!requireTool(t, 'mkfs.vfat', 'mcopy')) return;
+  const dir = tempDir(t);
+  const host = fakeHost({ ...IDLE_HOST, host_writing: true, host_idle_s: 0 });
+  const f = fixture(t, dir, { attachments: host });
+  await f.start();
+  await fatDrive(f, dir, 'car', 'c');
+  f.drives.setRuntime('car', { attached: true });
+
+  const started = Date.now();
+  const writing = await f.service.waitForJob(f.service.startBackup('car', { actor: 'local' }).id);
+  assert.equal(writing.state, 'failed');
+  assert.match(writing.error!.message, /host kept writing to drive "car".*when the host is idle, or detach the drive/);
+  assert.ok(Date.now() - started >= 1900, 'it waited idle_wait_s for an idle window');
+
+  // Idle host, but the local pool is on ext4 here: no instant clone, so no backup of a live drive.
+  host.set({ host_writing: false, host_idle_s: 60 });
+  const ext4 = await f.service.waitForJob(f.service.startBackup('car', { actor: 'local' }).id);
+  const fsType = execFileSync('stat', ['-f', '-c', '%T', path.join(dir, 'data', 'images')], { encoding: 'utf8' }).trim();
+  if (fsType === 'xfs' || fsType === 'btrfs') assert.equal(ext4.state, 'succeeded');
+  else {
+    assert.equal(ext4.state, 'failed');
+    assert.equal(ext4.error!.code, 'unsupported');
+    assert.match(ext4.error!.message, /cannot make instant reflink copies.*pidrive drive detach car.*XFS/);
+  }
+  assert.equal(f.service.driveBackupInfo('car').backup_state, 'failed');
+  assert.deepEqual(await f.service.listSnapshots('car'), []);
+});
+
+test('consistency: offline (no bridge watching the host) an attached drive is refused with what to do', async (t) => {
+  if (!requireTool(t, 'mkfs.vfat', 'mcopy')) return;
+  const dir = tempDir(t);
+  const f = fixture(t, dir, { attachments: null });
+  await f.start();
+  await fatDrive(f, dir, 'car', 'o');
+  f.drives.setRuntime('car', { attached: true });
+  const job = await f.service.waitForJob(f.service.startBackup('car', { actor: 'local' }).id);
+  assert.equal(job.state, 'failed');
+  assert.match(job.error!.message, /attached and the bridge is not running.*detach the drive/);
+});
+
+test('consistency: on an XFS pool an attached drive is backed up from a reflink clone taken while the host is idle', async (t) => {
+  if (!requireTool(t, 'mkfs.xfs', 'mkfs.vfat', 'mcopy', 'mount', 'umount', 'cmp')) return;
+  if (process.getuid?.() !== 0) {
+    t.skip('needs root to loop-mount an XFS filesystem');
+    return;
+  }
+  // Not tempDir(): the XFS mount must be gone before the directory is removed.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pidrive-xfs-'));
+  const xfsImage = path.join(dir, 'xfs.img');
+  fs.writeFileSync(xfsImage, '');
+  fs.truncateSync(xfsImage, 512 * MiB);
+  execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', xfsImage]);
+  const mnt = path.join(dir, 'xfs');
+  fs.mkdirSync(mnt);
+  execFileSync('mount', ['-o', 'loop', xfsImage, mnt]);
+  t.after(() => {
+    execFileSync('umount', [mnt]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const host = fakeHost({ ...IDLE_HOST });
+  const f = fixture(t, dir, { attachments: host, pools: { fast: { path: mnt } } });
+  await f.start();
+  const drive = await fatDrive(f, dir, 'car', 'x', 'fast');
+  f.drives.setRuntime('car', { attached: true });
+  const frozen = path.join(dir, 'frozen.img');
+  fs.copyFileSync(drive.path, frozen);
+  const job = await f.service.waitForJob(f.service.startBackup('car', { actor: 'local' }).id);
+  assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+  assert.equal((job.result as { source: string }).source, 'reflink');
+  assert.ok(fs.readdirSync(mnt).every((n) => !n.startsWith('.pidrive-tmp.')), 'the clone is removed');
+  const copy = await f.service.waitForJob(f.service.startRestore('car', 'latest', { target: { kind: 'new_drive', drive: 'car-copy', pool: 'local' }, actor: 'local' }).id);
+  assert.equal(copy.state, 'succeeded', JSON.stringify(copy.error));
+  assert.ok(sameBytes(f.drives.imagePath(f.drives.get('car-copy')), frozen));
+});
+
+test('change signal: documents rewritten as random bytes (ransomware) set suspicious_change; a video drive does not', async (t) => {
+  if (!requireTool(t, 'mkfs.vfat', 'mcopy')) return;
+  const dir = tempDir(t);
+  const f = fixture(t, dir, { config: { backup: { suspicious_min_blocks: 4, suspicious_change_ratio: 0.5, gc_grace_hours: 0 } } });
+  await f.start();
+  const backup = async (id: string) => {
+    const job = await f.service.waitForJob(f.service.startBackup(id, { actor: 'local' }).id);
+    assert.equal(job.state, 'succeeded', JSON.stringify(job.error));
+    return job.result as { suspicious_change: boolean; incompressible_ratio: number; changed_blocks: number };
+  };
+  const docs = await f.drives.create({ id: 'docs', size: '64M', fs: 'fat32' }, LOCAL);
+  const cam = await f.drives.create({ id: 'cam', size: '64M', fs: 'fat32' }, LOCAL);
+  for (let i = 0; i < 3; i++) {
+    fs.writeFileSync(path.join(dir, `d${i}.txt`), textBytes(`doc${i}`, 4 * MiB));
+    mcopyInto(docs.path, path.join(dir, `d${i}.txt`), `d${i}.txt`);
+    fs.writeFileSync(path.join(dir, `c${i}.mp4`), randomBytes(`clip${i}`, 4 * MiB));
+    mcopyInto(cam.path, path.join(dir, `c${i}.mp4`), `c${i}.mp4`);
+  }
+  await backup('docs');
+  await backup('cam');
+  // Normal work: more documents; more clips.
+  fs.writeFileSync(path.join(dir, 'd3.txt'), textBytes('doc3', 6 * MiB));
+  mcopyInto(docs.path, path.join(dir, 'd3.txt'), 'd3.txt');
+  fs.writeFileSync(path.join(dir, 'c3.mp4'), randomBytes('clip3', 6 * MiB));
+  mcopyInto(cam.path, path.join(dir, 'c3.mp4'), 'c3.mp4');
+  assert.equal((await backup('docs')).suspicious_change, false);
+  const clips = await backup('cam');
+  assert.ok(clips.incompressible_ratio > 0.5, 'clips do not compress');
+  assert.equal(clips.suspicious_change, false, 'a drive that always holds video is not suspicious');
+  // Ransomware: every document rewritten in place as ciphertext.
+  for (let i = 0; i < 4; i++) {
+    fs.writeFileSync(path.join(dir, `e${i}`), randomBytes(`enc${i}`, fs.statSync(path.join(dir, `d${i}.txt`)).size));
+    mcopyInto(docs.path, path.join(dir, `e${i}`), `d${i}.txt`);
+  }
+  const encrypted = await backup('docs');
+  assert.ok(encrypted.changed_blocks >= 4);
+  assert.equal(encrypted.suspicious_change, true);
+  assert.equal(f.drives.view('docs').suspicious_change, true);
+  assert.equal(f.drives.view('cam').suspicious_change, false);
 });

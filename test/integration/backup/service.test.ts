@@ -348,3 +348,106 @@ test('change signal: documents rewritten as random bytes (ransomware) set suspic
   assert.equal(f.drives.view('docs').suspicious_change, true);
   assert.equal(f.drives.view('cam').suspicious_change, false);
 });
+
+/** A Clock moved by hand; its timers never fire on their own (the scheduler also ticks at start). */
+function manualClock(start: string): Clock & { advance(ms: number): void } {
+  let now = Date.parse(start);
+  return {
+    now: () => new Date(now),
+    monotonicMs: () => now,
+    setTimeout: () => ({ cancel: () => {} }),
+    advance: (ms) => void (now += ms),
+  };
+}
+
+test('schedules: validated by field; a run missed while the bridge was down runs once at start, then prunes by its keep policy', async (t) => {
+  if (!requireTool(t, 'mkfs.vfat', 'mcopy')) return;
+  const dir = tempDir(t);
+  const clock = manualClock('2025-06-01T12:00:00Z');
+  const a = fixture(t, dir, { clock });
+  await fatDrive(a, dir, 'cam', 's');
+  const fields = (fn: () => unknown): Record<string, string> => {
+    try {
+      fn();
+    } catch (err) {
+      return (err as { fields: Record<string, string> }).fields;
+    }
+    assert.fail('expected a refusal');
+  };
+  assert.ok('cron' in fields(() => a.service.addSchedule({ drives: ['cam'], cron: '61 * * * *', repository: 'main' }, 'local')));
+  assert.ok('timezone' in fields(() => a.service.addSchedule({ drives: ['cam'], cron: '0 3 * * *', timezone: 'Mars/Olympus', repository: 'main' }, 'local')));
+  assert.ok('drives' in fields(() => a.service.addSchedule({ drives: ['nope'], cron: '0 3 * * *', repository: 'main' }, 'local')));
+  assert.ok('repository' in fields(() => a.service.addSchedule({ drives: ['cam'], cron: '0 3 * * *', repository: 'elsewhere' }, 'local')));
+  assert.ok('drives' in fields(() => a.service.addSchedule({ drives: [], cron: '0 3 * * *', repository: 'main' }, 'local')));
+
+  const s = a.service.addSchedule({ drives: ['cam'], cron: '0 3 * * *', timezone: 'Europe/Berlin', repository: 'main', keep: { last: 1 } }, 'local');
+  assert.equal(s.next_run, '2025-06-02T01:00:00.000Z', '03:00 in Berlin (CEST) is 01:00 UTC');
+  assert.equal(a.service.updateSchedule(s.id, { cron: '30 3 * * *' }, 'local').cron, '30 3 * * *');
+  await a.stop();
+
+  // Three nightly slots pass while the bridge is down: one run at start, not three.
+  clock.advance(3 * 86_400_000);
+  const b = fixture(t, dir, { clock });
+  await b.start();
+  const jobs = b.service.listJobs();
+  assert.deepEqual(jobs.map((j) => [j.type, j.actor]).reverse(), [
+    ['backup', `schedule:${s.id}`],
+    ['prune', `schedule:${s.id}`],
+  ]);
+  const done = await Promise.all(jobs.map((j) => b.service.waitForJob(j.id)));
+  assert.ok(done.every((j) => j.state === 'succeeded'), JSON.stringify(done.map((j) => j.error)));
+  const listed = b.service.listSchedules().find((x) => x.id === s.id)!;
+  assert.equal(listed.last_run, clock.now().toISOString());
+  assert.equal(listed.next_run, '2025-06-05T01:30:00.000Z');
+  await b.stop();
+
+  // Nothing missed: a restart runs nothing.
+  const c = fixture(t, dir, { clock });
+  await c.start();
+  assert.equal(c.service.listJobs({ state: 'queued' }).length, 0);
+  c.service.removeSchedule(s.id, 'local');
+  assert.equal(c.service.listSchedules().length, 0);
+});
+
+test('schedules from the configuration: a bad cron stops the start; a new one does not fire for past slots', async (t) => {
+  const dir = tempDir(t);
+  const bad = fixture(t, dir, { config: { schedules: [{ drives: ['cam'], cron: 'every night', repository: 'main' }] } });
+  await assert.rejects(bad.start(), (err: Error & { code?: string; fields?: Record<string, string> }) => {
+    assert.equal(err.code, 'invalid_config');
+    assert.ok(err.fields && 'schedules.0.cron' in err.fields);
+    return true;
+  });
+  await bad.stop();
+  const good = fixture(t, tempDir(t), { config: { schedules: [{ drives: ['cam'], cron: '* * * * *', repository: 'main' }] } });
+  await good.start();
+  const [s] = good.service.listSchedules();
+  assert.equal(s!.origin, 'config');
+  assert.match(s!.id, /^config-[0-9a-f]{8}$/);
+  assert.equal(good.service.listJobs().length, 0);
+  assert.throws(() => good.service.removeSchedule(s!.id, 'local'), /configuration file/);
+});
+
+test('queued jobs survive a restart; a failed verify reports the damage in its result', async (t) => {
+  if (!requireTool(t, 'mkfs.vfat', 'mcopy')) return;
+  const dir = tempDir(t);
+  const a = fixture(t, dir);
+  await fatDrive(a, dir, 'cam', 'p');
+  const queued = a.service.startBackup('cam', { actor: 'local' });
+  await a.stop();
+  const b = fixture(t, dir);
+  await b.start();
+  assert.equal((await b.service.waitForJob(queued.id)).state, 'succeeded');
+
+  const chunks = path.join(dir, 'repo', 'chunks');
+  const sub = path.join(chunks, fs.readdirSync(chunks).find((n) => !n.startsWith('.'))!);
+  const victim = path.join(sub, fs.readdirSync(sub)[0]!);
+  fs.writeFileSync(victim, Buffer.concat([Buffer.of(0), Buffer.from('not the data')]));
+  const verify = await b.service.waitForJob(b.service.startVerify({ actor: 'local' }).id);
+  assert.equal(verify.state, 'failed');
+  assert.match(verify.error!.message, /1 damaged chunk/);
+  const report = verify.result as { corrupt: Array<{ chunk: string; problem: string; snapshots: unknown[] }> };
+  assert.equal(report.corrupt[0]!.chunk, path.basename(victim));
+  assert.equal(report.corrupt[0]!.problem, 'hash_mismatch');
+  assert.equal(report.corrupt[0]!.snapshots.length, 1);
+  assert.throws(() => b.service.startVerify({ samplePercent: 0, actor: 'local' }), /sample/);
+});

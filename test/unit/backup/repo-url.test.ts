@@ -38,7 +38,7 @@ test('bad repository URLs are refused naming the url field', () => {
     ['file:///', /root/],
     ['file://otherhost/x', /local path/],
     ['s3://B/x', /bucket name/],
-    ['s3://bucket/a/%2E%2E/b', /prefix/],
+    ['s3://bucket/a//b', /prefix/],
     ['s3://bucket/x?endpoint=ftp://h', /http/],
     ['s3://bucket/x?foo=1', /unknown parameter "foo"/],
     ['s3://bucket/x?path_style=yes', /true or false/],

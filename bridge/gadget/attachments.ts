@@ -280,7 +280,8 @@ export class Attachments implements AttachmentControl, Extension {
       }
       await backend.create(media);
     }
-    for (const r of records) {
+    // Re-read: drives dropped above are detached now.
+    for (const r of drives.list()) {
       const lun = this.#lunOf(r.id);
       if (lun !== null) {
         if (!r.attached || r.lun !== lun) drives.setRuntime(r.id, { attached: true, lun });

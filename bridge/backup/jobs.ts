@@ -97,6 +97,27 @@ export class JobRunner {
     }
   }
 
+  /**
+   * Runs one queued job here and now, whatever else waits (an offline CLI command runs its own job
+   * and leaves the daemon's queue alone). `signal` cancels it (Ctrl-C).
+   */
+  async runNow(id: string, signal?: AbortSignal): Promise<Job> {
+    const job = this.get(id);
+    if (job.state !== 'queued' || this.#running) throw new PiDriveError('conflict', `job "${id}" cannot run now (${job.state})`, { id: job.state });
+    const abort = new AbortController();
+    const onAbort = (): void => abort.abort(signal!.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const done = this.#run(job, abort);
+    this.#running = { id, abort, done };
+    try {
+      await done;
+    } finally {
+      this.#running = null;
+      signal?.removeEventListener('abort', onAbort);
+    }
+    return this.get(id);
+  }
+
   enqueue(spec: NewJob): Job {
     if (spec.type === 'backup' && spec.drive) {
       const queued = this.list({ drive: spec.drive, state: 'queued', type: 'backup' }).find((j) => j.repository === spec.repository);

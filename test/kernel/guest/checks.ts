@@ -13,6 +13,7 @@ export const CHECKS = {
   kill9: 'kill -9 and restart: the attached drive stays served, state right, unknown media removed',
   cdrom: 'cdrom mode with an ISO gives an sr device',
   cdromTooLarge: 'a CD-ROM image over 2.2 GiB is refused',
+  hostEject: 'the host ejects the medium itself: the bridge reports the drive detached',
   stopKeepsBound: 'stopping the bridge leaves the gadget bound and the drive served',
   ladderNoForcedEject: 'eject ladder without forced_eject: soft_connect or rebind',
   ladderRebind: 'eject ladder without forced_eject and soft_connect: rebind',

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import koffi from 'koffi';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -110,4 +111,23 @@ export function umount(dir: string, lazy = false): void {
 
 export function mounted(dir: string): boolean {
   return fs.readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === dir);
+}
+
+const SCSI_IOCTL_DOORUNLOCK = 0x5381;
+const CDROMEJECT = 0x5309;
+let ioctl: ((fd: number, request: number) => number) | null = null;
+
+/** What `eject /dev/sdX` does: allow medium removal, then SCSI START STOP UNIT with LoEj. */
+export function hostEject(dev: string): void {
+  ioctl ??= koffi.load('libc.so.6').func('int ioctl(int fd, unsigned long request)') as (fd: number, request: number) => number;
+  const fd = fs.openSync(`/dev/${dev}`, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    // A positive result is the SCSI status of a command the device refused (2 = CHECK CONDITION).
+    for (const [name, request] of [['SCSI_IOCTL_DOORUNLOCK', SCSI_IOCTL_DOORUNLOCK], ['CDROMEJECT', CDROMEJECT]] as const) {
+      const result = ioctl(fd, request);
+      if (result !== 0) throw new Error(`${name} on /dev/${dev} failed (${result})`);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -15,7 +15,7 @@ import { ConfigfsBackend } from '../../../bridge/gadget/configfs.ts';
 import { MediumLocked } from '../../../bridge/gadget/backend.ts';
 import { BridgeProcess } from './bridge.ts';
 import { CHECKS } from './checks.ts';
-import { deviceForLun, isNoMedium, mount, mounted, probeMedium, sh, umount, waitFor, waitMedium, waitNoMedium } from './host-side.ts';
+import { deviceForLun, hostEject, isNoMedium, mount, mounted, probeMedium, sh, umount, waitFor, waitMedium, waitNoMedium } from './host-side.ts';
 import { Report, assert } from './report.ts';
 
 const outDir = process.argv[2]!;
@@ -313,6 +313,21 @@ async function main(): Promise<void> {
     assert(attach.status === 413, `attach: ${attach.status} ${JSON.stringify(attach.body)}`);
     assert((await drive('big')).attached === false, 'attached anyway');
     return patch.body.error.message;
+  });
+
+  await report.check(CHECKS.hostEject, async () => {
+    const d = await bridge.ok('POST', '/drives/disk1/attach', {});
+    const m = await waitMedium(d.lun);
+    hostEject(m.dev);
+    await waitNoMedium(d.lun);
+    const after = await waitFor('the bridge to notice', 10000, async () => {
+      const x = await drive('disk1');
+      return x.attached === false ? x : null;
+    });
+    const event = (await eventsSince(0)).reverse().find((e) => e.drive === 'disk1' && e.action === 'drive.detached');
+    assert(event?.details?.by === 'host', `last detach event ${JSON.stringify(event)}`);
+    assert(fs.readFileSync(`${FN}/lun.${d.lun}/file`, 'utf8').trim() === '', 'the LUN still has its file');
+    return { lun: after.lun, event: event.details };
   });
 
   await report.check(CHECKS.stopKeepsBound, async () => {

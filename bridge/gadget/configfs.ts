@@ -47,6 +47,7 @@ export class ConfigfsBackend implements GadgetBackend {
   readonly #fn: string;
   readonly #udcDir: string;
   readonly #counter = new FileStorageCounter();
+  /** Until probed at create/adopt: the lowest limit any kernel had. */
   #maxLuns = 8;
   #slots = 1;
   #caps = { forced_eject: false, inquiry_string: false, soft_connect: false };

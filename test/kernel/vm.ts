@@ -64,11 +64,18 @@ export function ensureKernel(log: (line: string) => void = () => {}): Kernel {
       execFileSync('apt-get', ['download', pkg], { cwd: work, stdio: ['ignore', 'ignore', 'pipe'] });
       const deb = fs.readdirSync(work).find((f) => f.endsWith('.deb'));
       if (!deb) throw new Error(`apt-get download ${pkg} produced no .deb`);
+      // Extracted beside the cache entry and renamed into place: a concurrent run never sees half a kernel.
+      const staging = path.join(work, 'root');
+      execFileSync('dpkg-deb', ['-x', path.join(work, deb), staging]);
+      const version = fs.readdirSync(path.join(staging, 'lib/modules'))[0]!;
+      execFileSync('depmod', ['-b', staging, version]);
+      fs.writeFileSync(path.join(staging, '.complete'), `${pkg}\n`);
       fs.rmSync(root, { recursive: true, force: true });
-      execFileSync('dpkg-deb', ['-x', path.join(work, deb), root]);
-      const version = fs.readdirSync(path.join(root, 'lib/modules'))[0]!;
-      execFileSync('depmod', ['-b', root, version]);
-      fs.writeFileSync(path.join(root, '.complete'), `${pkg}\n`);
+      try {
+        fs.renameSync(staging, root);
+      } catch (err) {
+        if (!fs.existsSync(path.join(root, '.complete'))) throw err;
+      }
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
     }
@@ -138,7 +145,7 @@ function cpioNewc(entries: Array<{ name: string; mode: number; data?: Buffer }>)
  */
 function directoryImage(dir: string, out: string): void {
   const bytes = Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]);
-  const tmp = `${out}.tmp`;
+  const tmp = `${out}.${process.pid}.tmp`;
   fs.rmSync(tmp, { force: true });
   fs.writeFileSync(tmp, '');
   fs.truncateSync(tmp, Math.ceil((bytes * 1.3 + 64 * 2 ** 20) / 2 ** 20) * 2 ** 20);

@@ -77,8 +77,9 @@ export async function backupImage(o: BackupImageOptions): Promise<Manifest> {
     const blocks = dataBlocks(dataExtents(fh.fd, size), B, size);
     const total = blocks.reduce((sum, b) => sum + Math.min(B, size - b * B), 0);
 
-    pool = new WorkerPool(defaultWorkers(o.workers), known.shared);
-    const limit = Math.max(4, Math.min(Math.floor(INFLIGHT_BYTES / B), pool.size * 4));
+    const workers = defaultWorkers(o.workers);
+    const limit = Math.max(4, Math.min(Math.floor(INFLIGHT_BYTES / B), workers * 4));
+    pool = new WorkerPool({ workers, blockSize: B, slots: limit, known: known.shared });
     const zero = Buffer.alloc(B);
     const read = serial();
     const builder = new BlockIndexBuilder(B, blocks.length);
@@ -119,19 +120,24 @@ export async function backupImage(o: BackupImageOptions): Promise<Manifest> {
       limit,
       async (b) => {
         const len = Math.min(B, size - b * B);
-        const buf = Buffer.allocUnsafeSlow(len);
-        await read(() => readFully(fh!, buf, b * B));
-        if (buf.equals(len === B ? zero : zero.subarray(0, len))) return { zero: true, len };
-        const r = await pool!.chunk(buf);
-        if (r.known) {
-          const stored = known.storedOf(r.id);
-          return { zero: false, len, id: r.id, stored, raw: stored > len };
+        const slot = await pool!.acquire();
+        try {
+          const buf = slot.block.subarray(0, len);
+          await read(() => readFully(fh!, buf, b * B));
+          if (buf.equals(len === B ? zero : zero.subarray(0, len))) return { zero: true, len };
+          const r = await pool!.chunk(slot, len);
+          if (r.known) {
+            const stored = known.storedOf(r.id);
+            return { zero: false, len, id: r.id, stored, raw: stored > len };
+          }
+          if (await store(r.id, r.stored)) {
+            stats.new_chunks++;
+            stats.new_bytes += r.stored.length;
+          }
+          return { zero: false, len, id: r.id, stored: r.stored.length, raw: r.raw };
+        } finally {
+          pool!.release(slot);
         }
-        if (await store(r.id, r.stored)) {
-          stats.new_chunks++;
-          stats.new_bytes += r.stored.length;
-        }
-        return { zero: false, len, id: r.id, stored: r.stored.length, raw: r.raw };
       },
       (res, b) => {
         stats.read_bytes += res.len;

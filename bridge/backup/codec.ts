@@ -5,28 +5,37 @@ type Zlib = typeof zlibModule;
 /*
  * The chunk codec. These functions use nothing but their parameters and globals, because worker
  * threads receive them as source text (see worker-pool.ts): that keeps one implementation and
- * survives bundling. Byte 0 is the codec (0 raw, 1 zstd level 1); zstd is kept only when it saves
+ * survives bundling. Byte 0 is the codec (0 raw, 1 zstd level 3); zstd is kept only when it saves
  * at least 3 %. The literals mirror CODEC_RAW, CODEC_ZSTD, ZSTD_LEVEL and MIN_SAVING in format.ts.
  */
 
-export function encodeChunk(zlib: Zlib, plain: Uint8Array): Buffer {
-  const packed = zlib.zstdCompressSync(plain, { params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } });
+/** Encodes `plain` into `out` (at least plain.length + 1 bytes); returns the stored length. */
+export function encodeChunkInto(zlib: Zlib, plain: Uint8Array, out: Uint8Array): number {
+  // One output buffer (no concatenation of 16 KiB pieces): less garbage per block.
+  const packed = zlib.zstdCompressSync(plain, { chunkSize: plain.length + 65536, params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 } });
   if (packed.length <= plain.length * 0.97) {
-    const out = Buffer.allocUnsafe(packed.length + 1);
     out[0] = 1;
-    packed.copy(out, 1);
-    return out;
+    out.set(packed, 1);
+    return packed.length + 1;
   }
-  const out = Buffer.allocUnsafe(plain.length + 1);
   out[0] = 0;
   out.set(plain, 1);
-  return out;
+  return plain.length + 1;
 }
 
-export function decodeChunk(zlib: Zlib, stored: Uint8Array, maxBytes: number): Buffer {
+/** Decodes a stored object into `out`; returns the plain length. */
+export function decodeChunkInto(zlib: Zlib, stored: Uint8Array, out: Uint8Array): number {
   if (stored.length < 1) throw new Error('empty object');
-  const body = Buffer.from(stored.buffer, stored.byteOffset + 1, stored.length - 1);
-  if (stored[0] === 0) return Buffer.from(body);
-  if (stored[0] === 1) return zlib.zstdDecompressSync(body, { maxOutputLength: Math.max(1, maxBytes) });
+  const body = stored.subarray(1);
+  if (stored[0] === 0) {
+    if (body.length > out.length) throw new Error('raw chunk larger than a block');
+    out.set(body);
+    return body.length;
+  }
+  if (stored[0] === 1) {
+    const plain = zlib.zstdDecompressSync(body, { maxOutputLength: Math.max(1, out.length) });
+    out.set(plain);
+    return plain.length;
+  }
   throw new Error(`unknown codec ${stored[0]}`);
 }

@@ -57,9 +57,23 @@ export class FolderStore implements ObjectStore {
     }
   }
 
-  async get(key: string): Promise<Buffer> {
+  async get(key: string, into?: Buffer): Promise<Buffer> {
     try {
-      return await fsp.readFile(this.#path(key));
+      if (!into) return await fsp.readFile(this.#path(key));
+      const fh = await fsp.open(this.#path(key), 'r');
+      try {
+        const { size } = await fh.stat();
+        if (size > into.length) return await fh.readFile();
+        let n = 0;
+        while (n < size) {
+          const { bytesRead } = await fh.read(into, n, size - n, n);
+          if (bytesRead === 0) break;
+          n += bytesRead;
+        }
+        return into.subarray(0, n);
+      } finally {
+        await fh.close();
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new ObjectNotFound(key);
       throw err;

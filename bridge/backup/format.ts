@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 import { z } from 'zod';
 import { PiDriveError } from '../core/errors.ts';
 import { DriveId } from '../drives/model.ts';
-import { decodeChunk, encodeChunk } from './codec.ts';
+import { decodeChunkInto, encodeChunkInto } from './codec.ts';
 import { SnapshotId } from './types.ts';
 
 /**
@@ -16,8 +16,8 @@ export const HASH_BYTES = 32;
 /** First byte of every chunk and index object. */
 export const CODEC_RAW = 0;
 export const CODEC_ZSTD = 1;
-/** zstd level 1: ~330 MiB/s per core on compressible data, bails out fast on random data. */
-export const ZSTD_LEVEL = 1;
+/** zstd level 3 (zstd's and restic's default): as fast as level 1 on random data here, and smaller. */
+export const ZSTD_LEVEL = 3;
 /** Compression must save at least 3 % or the chunk is stored raw (decoding raw costs nothing). */
 export const MIN_SAVING = 0.03;
 
@@ -114,11 +114,13 @@ export function checkVersion(what: string, version: number): void {
 }
 
 export function encodeObject(plain: Uint8Array): Buffer {
-  return encodeChunk(zlib, plain);
+  const out = Buffer.allocUnsafe(plain.length + 1);
+  return out.subarray(0, encodeChunkInto(zlib, plain, out));
 }
 
 export function decodeObject(stored: Uint8Array, maxBytes: number): Buffer {
-  return decodeChunk(zlib, stored, maxBytes);
+  const out = Buffer.allocUnsafe(maxBytes);
+  return out.subarray(0, decodeChunkInto(zlib, stored, out));
 }
 
 /**

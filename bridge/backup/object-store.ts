@@ -14,8 +14,11 @@ export interface ObjectStore {
   readonly location: string;
   /** Whole-object and atomic: a reader sees the old object, the new one or none, never a part. */
   put(key: string, data: Uint8Array): Promise<void>;
-  /** Throws ObjectNotFound when the key does not exist. */
-  get(key: string): Promise<Buffer>;
+  /**
+   * Throws ObjectNotFound when the key does not exist. With `into` (big enough for the object) the
+   * bytes may land there, sparing an allocation per chunk; the result is then a view of `into`.
+   */
+  get(key: string, into?: Buffer): Promise<Buffer>;
   head(key: string): Promise<ObjectInfo | null>;
   /** Every object whose key starts with `prefix`, in no particular order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;

@@ -48,8 +48,9 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoreResult>
     const size = Math.max(manifest.size_bytes, o.minSize ?? 0);
     fh = await fsp.open(o.outputPath, 'w+', 0o600);
     await fh.truncate(size);
-    pool = new WorkerPool(defaultWorkers(o.workers));
-    const limit = Math.max(4, Math.min(Math.floor(INFLIGHT_BYTES / B), pool.size * 4));
+    const workers = defaultWorkers(o.workers);
+    const limit = Math.max(4, Math.min(Math.floor(INFLIGHT_BYTES / B), workers * 4));
+    pool = new WorkerPool({ workers, blockSize: B, slots: limit });
     let written = 0;
     let done = 0;
 
@@ -59,19 +60,26 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoreResult>
       async (i) => {
         const id = index.idHex(i);
         const block = index.block(i);
-        let stored: Buffer;
+        const slot = await pool!.acquire();
         try {
-          stored = await repo.store.get(chunkKey(id));
-        } catch (err) {
-          if (err instanceof ObjectNotFound) throw damaged(manifest, id, 'is missing');
-          throw err;
+          let stored: Buffer;
+          try {
+            stored = await repo.store.get(chunkKey(id), slot.out);
+          } catch (err) {
+            if (err instanceof ObjectNotFound) throw damaged(manifest, id, 'is missing');
+            throw err;
+          }
+          if (stored.length > B + 1) throw damaged(manifest, id, 'is larger than a block');
+          if (stored.buffer !== slot.out.buffer) stored.copy(slot.out);
+          const r = await pool!.decode(slot, stored.length, id);
+          if (!r.ok) throw damaged(manifest, id, r.problem === 'hash_mismatch' ? 'does not match its hash' : 'cannot be decoded');
+          const len = blockLength(block, B, manifest.size_bytes);
+          if (r.plain.length !== len) throw damaged(manifest, id, `holds ${r.plain.length} bytes where ${len} belong`);
+          const bytes = await writeSparse(fh!, r.plain, block * B);
+          written += bytes;
+        } finally {
+          pool!.release(slot);
         }
-        const r = await pool!.decode(stored, id, B, true);
-        if (!r.ok) throw damaged(manifest, id, r.problem === 'hash_mismatch' ? 'does not match its hash' : 'cannot be decoded');
-        const len = blockLength(block, B, manifest.size_bytes);
-        if (r.plain!.length !== len) throw damaged(manifest, id, `holds ${r.plain!.length} bytes where ${len} belong`);
-        const bytes = await writeSparse(fh!, r.plain!, block * B);
-        written += bytes;
       },
       (_r, i) => {
         done += blockLength(index.block(i), B, manifest.size_bytes);
@@ -88,11 +96,14 @@ export async function restoreSnapshot(o: RestoreOptions): Promise<RestoreResult>
       limit,
       async (i) => {
         const len = blockLength(index.block(i), B, manifest.size_bytes);
-        const buf = Buffer.allocUnsafeSlow(len);
-        await readFully(fh!, buf, index.block(i) * B);
-        const id = await pool!.hash(buf);
-        if (id !== index.idHex(i)) {
-          throw new PiDriveError('internal', `restored block ${index.block(i)} reads back differently from what was written; the target disk may be failing`);
+        const slot = await pool!.acquire();
+        try {
+          await readFully(fh!, slot.block.subarray(0, len), index.block(i) * B);
+          if ((await pool!.hash(slot, len)) !== index.idHex(i)) {
+            throw new PiDriveError('internal', `restored block ${index.block(i)} reads back differently from what was written; the target disk may be failing`);
+          }
+        } finally {
+          pool!.release(slot);
         }
         return len;
       },

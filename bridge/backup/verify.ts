@@ -56,21 +56,29 @@ export async function verifyRepository(o: VerifyOptions): Promise<VerifyReport> 
 
     const total = toCheck.reduce((s, id) => s + referenced.get(id)!, 0);
     let done = 0;
-    pool = new WorkerPool(defaultWorkers(o.workers));
+    const workers = defaultWorkers(o.workers);
     const maxBlock = Math.max(repo.blockSize, ...readable.map((m) => m.block_size));
+    pool = new WorkerPool({ workers, blockSize: maxBlock, slots: workers * 4 });
     await orderedPipeline(
       toCheck,
-      pool.size * 4,
+      pool.slots,
       async (id) => {
-        let stored: Buffer;
+        const slot = await pool!.acquire();
         try {
-          stored = await repo.store.get(chunkKey(id));
-        } catch (err) {
-          if (err instanceof ObjectNotFound) return { id, problem: 'missing' as const };
-          throw err;
+          let stored: Buffer;
+          try {
+            stored = await repo.store.get(chunkKey(id), slot.out);
+          } catch (err) {
+            if (err instanceof ObjectNotFound) return { id, problem: 'missing' as const };
+            throw err;
+          }
+          if (stored.length > maxBlock + 1) return { id, problem: 'unreadable' as const };
+          if (stored.buffer !== slot.out.buffer) stored.copy(slot.out);
+          const r = await pool!.decode(slot, stored.length, id);
+          return { id, problem: r.ok ? null : r.problem };
+        } finally {
+          pool!.release(slot);
         }
-        const r = await pool!.decode(stored, id, maxBlock, false);
-        return { id, problem: r.ok ? null : r.problem };
       },
       (r) => {
         if (r.problem) problems.set(r.id, r.problem);

@@ -138,11 +138,7 @@ export class WorkerPool {
   /** `slots` blocks of `blockSize` can be in flight at once: that is the memory bound. */
   constructor(options: { workers: number; blockSize: number; slots: number; known?: SharedIdSet | null }) {
     for (let i = 0; i < Math.max(1, options.workers); i++) {
-      const worker = new Worker(SOURCE, {
-        eval: true,
-        workerData: { known: options.known?.buffer ?? null, knownCount: options.known?.count ?? 0 },
-        resourceLimits: { maxYoungGenerationSizeMb: 4 },
-      });
+      const worker = new Worker(SOURCE, { eval: true, workerData: { known: options.known?.buffer ?? null, knownCount: options.known?.count ?? 0 } });
       const w: WorkerSlot = { worker, busy: 0 };
       worker.on('message', (r: Reply) => this.#reply(w, r));
       worker.on('error', (err) => this.#fail(err));

@@ -65,15 +65,21 @@ function borg(id: string, label: string, chunker: string[]): Contender {
 const borgFixed = borg('borg-fixed', 'borg 1.2 fixed 1 MiB (lz4)', ['--chunker-params', 'fixed,1048576', '--sparse']);
 const borgCdc = borg('borg-cdc', 'borg 1.2 buzhash (lz4)', []);
 
-const PIDRIVE_CHILD = path.join(import.meta.dirname, 'pidrive-child.ts');
-
 /** PiDrive runs as a child process like the others, so its wall time and peak RSS compare. */
-const pidrive: Contender = {
-  id: 'pidrive',
-  label: 'PiDrive',
-  init: (repo) => [{ cmd: process.execPath, args: [PIDRIVE_CHILD, 'init', repo] }],
-  backup: (repo, image, v) => [{ cmd: process.execPath, args: [PIDRIVE_CHILD, 'backup', repo, image, v] }],
-  restore: (repo, v, out) => [{ cmd: process.execPath, args: [PIDRIVE_CHILD, 'restore', repo, v, path.join(out, IMAGE)] }],
-};
+function pidrive(engineRoot: string): Contender {
+  const child = path.join(engineRoot, 'bench', 'backup', 'pidrive-child.ts');
+  return {
+    id: 'pidrive',
+    label: 'PiDrive',
+    init: (repo) => [{ cmd: process.execPath, args: [child, 'init', repo] }],
+    backup: (repo, image, v) => [{ cmd: process.execPath, args: [child, 'backup', repo, image, v] }],
+    restore: (repo, v, out) => [{ cmd: process.execPath, args: [child, 'restore', repo, v, path.join(out, IMAGE)] }],
+  };
+}
 
-export const CONTENDERS: Contender[] = [pidrive, restic, borgFixed, borgCdc, cp];
+/** Every contender, PiDrive (from `engineRoot`) first: the others' ratios are to it. */
+export function contenders(engineRoot: string): Contender[] {
+  return [pidrive(engineRoot), restic, borgFixed, borgCdc, cp];
+}
+
+export const CONTENDER_IDS = contenders('').map((c) => c.id);

@@ -11,7 +11,7 @@ export interface ToolResult {
   restore: Measured;
   restored: { sha256: string; identical: boolean; allocatedBytes: number };
   /** This tool's figure divided by PiDrive's: above 1 means PiDrive is faster, smaller or leaner. */
-  ratios: { first: number; incremental: number; storedV2: number; restore: number; peakRss: number } | null;
+  ratios: { first: number; incremental: number; cpuFirst: number; cpuIncremental: number; storedV2: number; restore: number; peakRss: number } | null;
 }
 
 export interface DatasetResult {
@@ -45,6 +45,8 @@ export function withRatios(tools: ToolResult[], baseId: string): ToolResult[] {
     ratios: {
       first: t.first.wallS / base.first.wallS,
       incremental: t.incremental.wallS / base.incremental.wallS,
+      cpuFirst: t.first.cpuS / base.first.cpuS,
+      cpuIncremental: t.incremental.cpuS / base.incremental.cpuS,
       storedV2: storedBytes(t, t.storedV2) / storedBytes(base, base.storedV2),
       restore: t.restore.wallS / base.restore.wallS,
       peakRss: peakRss(t) / peakRss(base),
@@ -85,14 +87,15 @@ export function markdown(results: DatasetResult[], notes: string[]): string {
       '',
       `${d.change}.`,
       '',
-      '| tool | first backup | incremental | stored v1 → v2 (MiB) | restore v2 | peak RSS | restored v2 |',
-      '|---|---|---|---|---|---|---|',
-      `| read data extents once (limit) | ${s(r.physical.v1.seconds)} s | ${s(r.physical.v2.seconds)} s | | | | |`,
+      '| tool | first backup | incremental | CPU first / incremental | stored v1 → v2 (MiB) | restore v2 | peak RSS | restored v2 |',
+      '|---|---|---|---|---|---|---|---|',
+      `| read data extents once (limit) | ${s(r.physical.v1.seconds)} s | ${s(r.physical.v2.seconds)} s | | | | | |`,
     );
     for (const t of r.tools) {
       const q = t.ratios;
       lines.push(
         `| ${t.label} | ${s(t.first.wallS)} s${ratio(q?.first)} | ${s(t.incremental.wallS)} s${ratio(q?.incremental)} | ` +
+          `${s(t.first.cpuS)} / ${s(t.incremental.cpuS)} s${q ? ` (${q.cpuFirst.toFixed(2)}× / ${q.cpuIncremental.toFixed(2)}×)` : ''} | ` +
           `${mib(storedBytes(t, t.storedV1))} → ${mib(storedBytes(t, t.storedV2))}${ratio(q?.storedV2)} | ${s(t.restore.wallS)} s${ratio(q?.restore)} | ` +
           `${mib(peakRss(t) * 1024)} MiB${ratio(q?.peakRss)} | ${t.restored.identical ? 'identical' : '**DIFFERENT**'}, ${mib(t.restored.allocatedBytes)} MiB allocated |`,
       );
@@ -102,7 +105,7 @@ export function markdown(results: DatasetResult[], notes: string[]): string {
   const tg = targets(results);
   if (tg.length > 0) {
     lines.push('Targets:', '');
-    for (const t of tg) lines.push(`- ${t.dataset}: ${t.check}: ${t.value.toFixed(2)} ${t.pass ? 'PASS' : '**FAIL**'}`);
+    for (const t of tg) lines.push(`- ${t.dataset}: ${t.check}: ${t.value.toPrecision(4)} ${t.pass ? 'PASS' : '**FAIL**'}`);
     lines.push('');
   }
   for (const n of notes) lines.push(`Note: ${n}`);

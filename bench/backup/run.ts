@@ -3,10 +3,12 @@
  * workloads, in one run, each figure also as a ratio to PiDrive.
  *
  *   node bench/backup/run.ts [--quick] [--work DIR] [--out FILE] [--tools pidrive,restic,...]
- *                            [--datasets d1,d2] [--runs N] [--quiet-wait SECONDS] [--keep] [--no-drop-caches]
+ *                            [--datasets d1,d2] [--runs N] [--quiet-wait SECONDS] [--engine head|worktree]
+ *                            [--keep] [--no-drop-caches]
  *
  * Defaults: full scale (8 GiB images), 3 runs (medians), up to 120 s of waiting before each timed
- * command for the machine to be idle. --quick: 64 MiB images, 1 run, no waiting (the smoke test).
+ * command for the machine to be idle, PiDrive as committed (HEAD).
+ * --quick: 64 MiB images, 1 run, no waiting (the smoke test).
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -14,7 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-import { cacheEnv, CONTENDERS, type Contender } from './contenders.ts';
+import { cacheEnv, CONTENDER_IDS, contenders, type Contender } from './contenders.ts';
+import { prepareEngine, type Engine } from './engine.ts';
 import { imageFacts, readDataExtents } from './image-io.ts';
 import { dropCaches, dropCachesRefusal, requireGnuTime, stored, timed, waitForQuiet, type Measured, type Step } from './measure.ts';
 import { markdown, targets, withRatios, type DatasetResult, type ToolResult } from './report.ts';
@@ -25,7 +28,8 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     work: { type: 'string' },
     out: { type: 'string' },
-    tools: { type: 'string', default: CONTENDERS.map((c) => c.id).join(',') },
+    tools: { type: 'string', default: CONTENDER_IDS.join(',') },
+    engine: { type: 'string', default: 'head' },
     datasets: { type: 'string', default: 'd1,d2' },
     runs: { type: 'string' },
     'quiet-wait': { type: 'string' },
@@ -45,7 +49,10 @@ const runs = Number(opts.runs ?? (opts.quick ? 1 : 3));
 if (!Number.isInteger(runs) || runs < 1) fail(`--runs must be a positive integer, got "${opts.runs}"`);
 const quietMax = Number(opts['quiet-wait'] ?? (opts.quick ? 0 : 120));
 if (!Number.isFinite(quietMax) || quietMax < 0) fail(`--quiet-wait must be a number of seconds ≥ 0, got "${opts['quiet-wait']}"`);
-const tools = opts.tools.split(',').map((id) => CONTENDERS.find((c) => c.id === id) ?? fail(`--tools: unknown tool "${id}" (known: ${CONTENDERS.map((c) => c.id).join(', ')})`));
+const toolIds = opts.tools.split(',');
+for (const id of toolIds) if (!CONTENDER_IDS.includes(id)) fail(`--tools: unknown tool "${id}" (known: ${CONTENDER_IDS.join(', ')})`);
+if (opts.engine !== 'head' && opts.engine !== 'worktree') fail(`--engine must be head or worktree, got "${opts.engine}"`);
+const engineSource: Engine['source'] = opts.engine;
 const datasetIds = opts.datasets.split(',');
 for (const id of datasetIds) if (id !== 'd1' && id !== 'd2') fail(`--datasets: unknown dataset "${id}" (known: d1, d2)`);
 const scaleName = opts.quick ? 'quick' : 'full';
@@ -58,7 +65,7 @@ try {
 } catch (err) {
   fail((err as Error).message);
 }
-const needed = new Set(['mkfs.vfat', 'mcopy', 'mmd', 'mdel', 'cp', 'du', ...tools.filter((t) => t.id !== 'pidrive').map((t) => t.id.split('-')[0]!)]);
+const needed = new Set(['mkfs.vfat', 'mcopy', 'mmd', 'mdel', 'mkfifo', 'cp', 'du', ...toolIds.filter((t) => t !== 'pidrive').map((t) => t.split('-')[0]!)]);
 for (const tool of needed) {
   try {
     execFileSync('sh', ['-c', 'command -v "$1"', 'sh', tool], { stdio: 'ignore', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } });
@@ -142,6 +149,9 @@ async function physical(file: string): Promise<{ seconds: number; bytes: number 
 async function main(): Promise<void> {
   fs.mkdirSync(work, { recursive: true });
   const env = cacheEnv(path.join(work, 'cache'));
+  const engine = prepareEngine(engineSource, work);
+  log(`PiDrive engine: ${engine.source} at ${engine.commit}${engine.dirty ? ' with uncommitted bridge/backup changes' : ''}`);
+  const tools = contenders(engine.root).filter((c) => toolIds.includes(c.id));
   const all = workloads(path.join(work, 'data'), opts.quick ? QUICK : FULL, log);
   const results: DatasetResult[] = [];
   for (const d of all.filter((x) => datasetIds.includes(x.id))) {
@@ -186,6 +196,7 @@ async function main(): Promise<void> {
       borg: version('borg', ['--version']),
       cp: version('cp', ['--version']),
       mtools: version('mcopy', ['--version']),
+      engine,
       cacheDrop: dropping && !refusal,
     },
     results,

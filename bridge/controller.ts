@@ -12,6 +12,7 @@ import type { BridgeContext, Extension } from './context.ts';
 import { VERSION } from './version.ts';
 import { ApiExtension } from './api/extension.ts';
 import { MqttExtension } from './mqtt/extension.ts';
+import { createBackup } from './backup/index.ts';
 
 export interface BridgeOptions {
   config: Config;
@@ -44,7 +45,6 @@ export class Bridge {
       const drives = new DriveService({ store, pools, bus, events, log: log.child({ module: 'drives' }) });
       const clock = options.clock ?? systemClock;
       const gadget = createGadget({ config, dataDir, log: log.child({ module: 'gadget' }), bus, clock, drives, events });
-      drives.setViewSources({ hostState: () => gadget.attachments.hostState() });
       this.context = {
         config,
         dataDir,
@@ -59,9 +59,11 @@ export class Bridge {
         attachments: gadget.attachments,
         requestRestart: () => (options.onRestartRequested ?? (() => process.kill(process.pid, 'SIGTERM')))(),
       };
-      this.#extensions.push(gadget.extension);
-      const mqtt = new MqttExtension(this.context);
-      this.#extensions.push(new ApiExtension(this.context, { mqttStatus: () => mqtt.status }));
+      const backup = createBackup({ config, dataDir, log: log.child({ module: 'backup' }), bus, clock, store, events, drives, attachments: gadget.attachments });
+      drives.setViewSources({ hostState: () => gadget.attachments.hostState(), backupInfo: (id) => backup.backup.driveBackupInfo(id) });
+      this.#extensions.push(gadget.extension, backup.extension);
+      const mqtt = new MqttExtension(this.context, { backup: backup.backup });
+      this.#extensions.push(new ApiExtension(this.context, { mqttStatus: () => mqtt.status, backup: backup.backup }));
       this.#extensions.push(mqtt);
     } catch (err) {
       this.#release();

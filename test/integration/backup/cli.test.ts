@@ -107,3 +107,44 @@ test('kill -9 of "pidrive backup run": no snapshot, the job is marked interrupte
   assert.deepEqual(rows.map((r) => r.state), ['failed', 'succeeded']);
   assert.match(rows[0]!.error!, /interrupted/);
 });
+
+test('with the bridge running, backup commands go through it and the drive view shows the backup', { timeout: 120_000 }, async (t) => {
+  if (!requireTool(t, 'mkfs.vfat')) return;
+  const dir = tempDir(t);
+  const data = path.join(dir, 'data');
+  fs.mkdirSync(data, { recursive: true });
+  fs.writeFileSync(
+    path.join(data, 'pidrive.yaml'),
+    [
+      'http: { host: 127.0.0.1, port: 0 }',
+      'embedded_broker: { host: 127.0.0.1, port: 0 }',
+      'gadget: { backend: simulated }',
+      `repositories: { main: { url: "${pathToFileURL(path.join(dir, 'repo')).href}" } }`,
+      'log: { level: warn }',
+    ].join('\n'),
+  );
+  assert.equal(cli(data, 'drive', 'create', 'cam', '--size', '64M').code, 0);
+  writeAt(path.join(data, 'images', 'cam.img'), 20 * MiB, randomBytes('live', 3 * MiB));
+  const bridge = spawn(process.execPath, [CLI, '--data-dir', data, 'start'], { stdio: 'ignore' });
+  t.after(() => {
+    if (bridge.exitCode === null) bridge.kill('SIGKILL');
+  });
+  const sock = path.join(data, 'pidrive.sock');
+  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(fs.existsSync(sock), 'the bridge listens on its control socket');
+
+  const run = cli(data, 'backup', 'run', 'cam');
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(run.json!.repository, 'main', 'a configured repository is created on first use');
+  const list = cli(data, 'backup', 'list', 'cam').json as unknown as Array<{ id: string }>;
+  assert.deepEqual(list.map((s) => s.id), [run.json!.id]);
+  const view = cli(data, 'drive', 'show', 'cam').json!;
+  assert.equal(view.last_backup, run.json!.time);
+  assert.equal(view.backup_state, 'idle');
+  const verify = cli(data, 'backup', 'verify');
+  assert.equal(verify.code, 0, verify.stderr);
+  assert.equal(verify.json!.ok, true);
+  const exited = new Promise((r) => bridge.once('exit', r));
+  bridge.kill('SIGTERM');
+  await exited;
+});

@@ -86,6 +86,8 @@ export async function timed(steps: Step[]): Promise<Measured> {
     const fifo = path.join(tmp, `pipe${i}`);
     execFileSync('mkfifo', [fifo]);
     // The read end first and non-blocking, so opening the write end does not wait for a reader.
+    // (The reader gets that fd as stdin with O_NONBLOCK set: fine for `cp /dev/stdin`, which opens
+    // the pipe anew; a tool reading fd 0 directly would need a blocking end.)
     const read = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     return { read, write: fs.openSync(fifo, fs.constants.O_WRONLY) };
   });

@@ -20,8 +20,10 @@ export const BridgeInfoPayload = z
   .object({
     version: z.string(),
     gadget_backend: z.enum(['configfs', 'simulated']),
+    gadget_reason: z.string().describe('why this backend: a simulated gadget says what the board lacks'),
     udc: z.string().nullable(),
     max_luns: z.number().int().positive(),
+    slots: z.number().int().positive().describe('drives that can be attached at once'),
     capabilities: z.object({
       forced_eject: z.boolean(),
       inquiry_string: z.boolean(),
@@ -102,8 +104,10 @@ export function bridgeInfoPayload(input: {
   return {
     version: input.version,
     gadget_backend: input.gadget.backend,
+    gadget_reason: input.gadget.reason,
     udc: input.gadget.udc,
     max_luns: input.gadget.max_luns,
+    slots: input.gadget.slots,
     capabilities: input.gadget.capabilities,
     drive_count: input.drives.length,
     attached_drives: input.drives.filter((d) => d.attached).length,

@@ -95,6 +95,8 @@ test('GET /bridge reports id, version, gadget, host and MQTT state', async (t) =
   assert.equal(res.status, 200, res.text);
   assert.equal(res.body.id, 'test');
   assert.equal(res.body.gadget_backend, 'simulated');
+  assert.match(res.body.gadget_reason, /simulated/, 'a simulated gadget says so and why');
+  assert.ok(res.body.slots >= 1 && res.body.slots <= res.body.max_luns);
   assert.equal(typeof res.body.version, 'string');
   assert.equal(typeof res.body.host_connected, 'boolean');
   assert.equal(res.body.broker, 'embedded');

@@ -57,6 +57,8 @@ for (const kind of KINDS) {
     assert.equal(info.drive_count, 1);
     assert.equal(info.attached_drives, 0);
     assert.equal(info.gadget_backend, 'simulated');
+    assert.match(info.gadget_reason as string, /simulated/, 'a simulated gadget says so and why');
+    assert.equal(typeof info.slots, 'number');
     assert.equal(info.broker, kind === 'embedded' ? 'embedded' : 'external');
     assert.deepEqual(w.problems, []);
   });

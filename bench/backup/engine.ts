@@ -37,7 +37,7 @@ export function prepareEngine(source: 'head' | 'worktree', work: string): Engine
   fs.rmSync(root, { recursive: true, force: true });
   fs.mkdirSync(root, { recursive: true });
   const tar = path.join(work, 'engine.tar');
-  git(['archive', '-o', tar, 'HEAD', 'package.json', 'bridge', 'bench/backup']);
+  git(['archive', '-o', tar, 'HEAD', 'package.json', 'bridge', 'bench/backup', 'test/helpers/prng.ts']);
   execFileSync('tar', ['-xf', tar, '-C', root]);
   fs.rmSync(tar);
   fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(root, 'node_modules'));

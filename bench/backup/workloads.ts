@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { byteStream, mulberry32, pick } from './prng.ts';
+import { byteStream, mulberry32, pick } from '../../test/helpers/prng.ts';
 import { copyExtents, imageFacts, type ImageFacts } from './image-io.ts';
 
 const KiB = 1024;

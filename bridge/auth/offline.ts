@@ -4,13 +4,17 @@ import type { Store } from '../store/database.ts';
 import type { EventsRepo } from '../store/events-repo.ts';
 import { AuthService } from './service.ts';
 
-/** The auth service on a data directory the CLI holds offline, plus audit entries in the CLI's name. */
-export function offlineAuth(ctx: { store: Store; config: Config; events: EventsRepo }): {
-  auth: AuthService;
-  audit: (action: string, details: Record<string, unknown>) => void;
-} {
-  return {
-    auth: new AuthService(ctx.store, ctx.config.auth, systemClock),
-    audit: (action, details) => void ctx.events.append({ kind: 'audit', action, actor: 'local', source: 'cli', details }),
-  };
+type Audit = (action: string, details: Record<string, unknown>) => void;
+
+/**
+ * Wraps an offline CLI action on users or tokens: it gets the auth service on the data directory
+ * the CLI holds, and an audit writer in the CLI's name.
+ */
+export function offlineAuth<T>(
+  fn: (auth: AuthService, audit: Audit) => T | Promise<T>,
+): (ctx: { store: Store; config: Config; events: EventsRepo }) => Promise<T> {
+  return async (ctx) =>
+    fn(new AuthService(ctx.store, ctx.config.auth, systemClock), (action, details) =>
+      void ctx.events.append({ kind: 'audit', action, actor: 'local', source: 'cli', details }),
+    );
 }

@@ -9,15 +9,17 @@ export function socketPath(dataDir: string): string {
 }
 
 /**
- * One HTTP request to the running bridge over its owner-only control socket. The socket speaks the
- * same API as the TCP listener, as the local administrator.
+ * One HTTP request over the running bridge's owner-only control socket, which speaks the same API
+ * as the TCP listener, as the local administrator. The answer comes back whatever its status.
  */
-export function bridgeRequest<T>(dataDir: string, method: string, apiPath: string, body?: unknown): Promise<T> {
+export function controlRequest(dataDir: string, method: string, apiPath: string, body?: unknown): Promise<{ status: number; text: string }> {
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-  return new Promise<T>((resolve, reject) => {
+  return new Promise((resolve, reject) => {
     const req = http.request(
       {
         socketPath: socketPath(dataDir),
+        // A kept-alive socket would outlive a bridge that was restarted in between.
+        agent: false,
         method,
         path: `/api/v1${apiPath}`,
         headers: { 'content-type': 'application/json', ...(payload ? { 'content-length': payload.length } : {}) },
@@ -25,20 +27,7 @@ export function bridgeRequest<T>(dataDir: string, method: string, apiPath: strin
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown = null;
-          try {
-            json = text ? JSON.parse(text) : null;
-          } catch {
-            reject(new PiDriveError('internal', `the bridge answered ${res.statusCode} with a body that is not JSON`));
-            return;
-          }
-          if ((res.statusCode ?? 500) >= 400) {
-            const e = (json as { error?: { code?: string; message?: string; fields?: Record<string, string> } } | null)?.error;
-            reject(new PiDriveError((e?.code as PiDriveError['code']) ?? 'internal', e?.message ?? `the bridge answered ${res.statusCode}`, e?.fields));
-          } else resolve(json as T);
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
       },
     );
     req.on('error', (err: NodeJS.ErrnoException) => {
@@ -49,4 +38,20 @@ export function bridgeRequest<T>(dataDir: string, method: string, apiPath: strin
     if (payload) req.write(payload);
     req.end();
   });
+}
+
+/** A control-socket request whose error answers become PiDriveErrors carrying the bridge's code and fields. */
+export async function bridgeRequest<T>(dataDir: string, method: string, apiPath: string, body?: unknown): Promise<T> {
+  const { status, text } = await controlRequest(dataDir, method, apiPath, body);
+  let json: unknown = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    throw new PiDriveError('internal', `the bridge answered ${status} with a body that is not JSON`);
+  }
+  if (status >= 400) {
+    const e = (json as { error?: { code?: string; message?: string; fields?: Record<string, string> } } | null)?.error;
+    throw new PiDriveError((e?.code as PiDriveError['code']) ?? 'internal', e?.message ?? `the bridge answered ${status}`, e?.fields);
+  }
+  return json as T;
 }

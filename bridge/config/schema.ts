@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { z } from 'zod';
+import { KeepPolicy } from '../backup/types.ts';
 import { DriveId, PoolName } from '../drives/model.ts';
 
 /**
@@ -116,23 +117,13 @@ const repository = z
   })
   .strict();
 
-const keep = z
-  .object({
-    last: z.number().int().nonnegative().optional(),
-    hourly: z.number().int().nonnegative().optional(),
-    daily: z.number().int().nonnegative().optional(),
-    weekly: z.number().int().nonnegative().optional(),
-    monthly: z.number().int().nonnegative().optional(),
-  })
-  .strict();
-
 const schedule = z
   .object({
     drives: z.array(DriveId).min(1).describe('drives to back up'),
     cron: z.string().min(1).describe('cron expression'),
     timezone: z.string().default('UTC').describe('IANA time zone of the cron expression'),
     repository: z.string().min(1).describe('repository name'),
-    keep: keep.optional().describe('retention applied after each run'),
+    keep: KeepPolicy.optional().describe('retention applied after each run'),
   })
   .strict();
 

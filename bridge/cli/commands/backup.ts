@@ -135,14 +135,17 @@ function snapshotTable(list: Snapshot[]): string {
 }
 
 const enc = encodeURIComponent;
+const driveRepoOption = {
+  options: { repo: { type: 'string' } },
+  optionHelp: { repo: 'R          repository (default: the schedule\'s, or the only one)' },
+} satisfies Pick<CommandSpec, 'options' | 'optionHelp'>;
 
 export const commands: CommandSpec[] = [
   {
     name: 'backup run',
     summary: 'back up a drive now (detached, or attached on an XFS/btrfs pool while the host is idle)',
     args: ['ID'],
-    options: { repo: { type: 'string' } },
-    optionHelp: { repo: 'R          repository (default: the schedule\'s, or the only one)' },
+    ...driveRepoOption,
     async run({ args, options, globals }) {
       const id = args.ID!;
       const repository = str(options, 'repo');
@@ -166,8 +169,7 @@ export const commands: CommandSpec[] = [
     name: 'backup list',
     summary: "list a drive's snapshots, newest first",
     args: ['ID'],
-    options: { repo: { type: 'string' } },
-    optionHelp: { repo: 'R          repository (default: the schedule\'s, or the only one)' },
+    ...driveRepoOption,
     async run({ args, options, globals }) {
       const id = args.ID!;
       const repository = str(options, 'repo');

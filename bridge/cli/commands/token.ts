@@ -27,12 +27,11 @@ export const commands: CommandSpec[] = [
       return viaBridgeOrOffline(
         globals,
         (req) => req<CreatedToken>('POST', '/tokens', parsed.data),
-        async (ctx) => {
-          const { auth, audit } = offlineAuth(ctx);
+        offlineAuth(async (auth, audit) => {
           const created = auth.tokens.create(parsed.data, 'local');
           audit('token.create', { name: created.name, role: created.role, drives: created.drives, expires_at: created.expires_at });
           return created;
-        },
+        }),
       );
     },
     human: (r) => {
@@ -52,7 +51,7 @@ export const commands: CommandSpec[] = [
     args: [],
     options: {},
     async run({ globals }) {
-      return viaBridgeOrOffline(globals, (req) => req<Token[]>('GET', '/tokens'), async (ctx) => offlineAuth(ctx).auth.tokens.list());
+      return viaBridgeOrOffline(globals, (req) => req<Token[]>('GET', '/tokens'), offlineAuth((auth) => auth.tokens.list()));
     },
     human: (r) =>
       (r as Token[]).length === 0
@@ -71,11 +70,10 @@ export const commands: CommandSpec[] = [
       await viaBridgeOrOffline(
         globals,
         (req) => req<null>('DELETE', `/tokens/${encodeURIComponent(name)}`),
-        async (ctx) => {
-          const { auth, audit } = offlineAuth(ctx);
+        offlineAuth(async (auth, audit) => {
           auth.tokens.revoke(name);
           audit('token.revoke', { name });
-        },
+        }),
       );
       return { name, revoked: true };
     },

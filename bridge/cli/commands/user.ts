@@ -34,12 +34,11 @@ export const commands: CommandSpec[] = [
       return viaBridgeOrOffline(
         globals,
         (req) => req<User>('POST', '/users', parsed.data),
-        async (ctx) => {
-          const { auth, audit } = offlineAuth(ctx);
+        offlineAuth(async (auth, audit) => {
           const user = await auth.addUser(parsed.data);
           audit('user.add', { name: user.name, role: user.role });
           return user;
-        },
+        }),
       );
     },
     human: (r) => `added user ${(r as User).name} (${(r as User).role})`,
@@ -50,7 +49,7 @@ export const commands: CommandSpec[] = [
     args: [],
     options: {},
     async run({ globals }) {
-      return viaBridgeOrOffline(globals, (req) => req<User[]>('GET', '/users'), async (ctx) => offlineAuth(ctx).auth.users.list());
+      return viaBridgeOrOffline(globals, (req) => req<User[]>('GET', '/users'), offlineAuth((auth) => auth.users.list()));
     },
     human: (r) => ((r as User[]).length === 0 ? 'no users; add one with: pidrive user add NAME' : (r as User[]).map((u) => `${u.name.padEnd(24)} ${u.role}`).join('\n')),
   },
@@ -64,11 +63,10 @@ export const commands: CommandSpec[] = [
       await viaBridgeOrOffline(
         globals,
         (req) => req<null>('DELETE', path(name)),
-        async (ctx) => {
-          const { auth, audit } = offlineAuth(ctx);
+        offlineAuth(async (auth, audit) => {
           auth.users.remove(name);
           audit('user.remove', { name });
-        },
+        }),
       );
       return { name, removed: true };
     },
@@ -87,12 +85,11 @@ export const commands: CommandSpec[] = [
       return viaBridgeOrOffline(
         globals,
         (req) => req<User>('PATCH', path(name), { password: parsed.data }),
-        async (ctx) => {
-          const { auth, audit } = offlineAuth(ctx);
+        offlineAuth(async (auth, audit) => {
           const user = await auth.setPassword(name, parsed.data);
           audit('user.update', { name, password_changed: true });
           return user;
-        },
+        }),
       );
     },
     human: (r) => `changed the password of ${(r as User).name}`,
@@ -108,12 +105,11 @@ export const commands: CommandSpec[] = [
       return viaBridgeOrOffline(
         globals,
         (req) => req<User>('PATCH', path(name), { role }),
-        async (ctx) => {
-          const { auth, audit } = offlineAuth(ctx);
+        offlineAuth(async (auth, audit) => {
           const user = auth.users.setRole(name, role);
           audit('user.update', { name, role, password_changed: false });
           return user;
-        },
+        }),
       );
     },
     human: (r) => `${(r as User).name} is now ${(r as User).role}`,

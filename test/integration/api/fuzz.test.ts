@@ -5,27 +5,16 @@ import { test } from 'node:test';
 import { z } from 'zod';
 import { apiRoutes } from '../../../bridge/api/routes/index.ts';
 import { POOL_MARKER } from '../../../bridge/pools/registry.ts';
+import { mulberry32 } from '../../helpers/prng.ts';
 import { tempDir } from '../../helpers/tools.ts';
 import { assertClean, makeDrive, startBridgeWithBackup, type Res } from './harness.ts';
-
-/** Small seeded PRNG (mulberry32): a failing run can be replayed with FUZZ_SEED. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const REQUESTS = 3000;
 
 test('thousands of random bodies across every route: no crash, no 500, no leak, consistent state', async (t) => {
   const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
   t.diagnostic(`FUZZ_SEED=${seed}`);
-  const random = rng(seed);
+  const random = mulberry32(seed); // a failing run replays with FUZZ_SEED
   const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
 
   const tb = await startBridgeWithBackup(t, { http: { max_body_bytes: 16 * 1024 } });

@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { controlRequest } from '../../../bridge/cli/control-client.ts';
 
 /** The bridge side inside the guest: the real `pidrive` daemon and CLI of this checkout. */
 
@@ -69,31 +69,9 @@ export class BridgeProcess {
     this.#child = null;
   }
 
-  api<T = any>(method: string, apiPath: string, body?: unknown): Promise<ApiResult<T>> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: path.join(this.dataDir, 'pidrive.sock'),
-          // A kept-alive socket would outlive a bridge that was killed or restarted in between.
-          agent: false,
-          method,
-          path: `/api/v1${apiPath}`,
-          headers: { 'content-type': 'application/json', ...(payload ? { 'content-length': payload.length } : {}) },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
-          });
-        },
-      );
-      req.on('error', reject);
-      if (payload) req.write(payload);
-      req.end();
-    });
+  async api<T = any>(method: string, apiPath: string, body?: unknown): Promise<ApiResult<T>> {
+    const { status, text } = await controlRequest(this.dataDir, method, apiPath, body);
+    return { status, body: text ? JSON.parse(text) : null };
   }
 
   /** Like api() but a non-2xx answer is an error carrying the bridge's message. */

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 
 /**
- * Seeded randomness for the workloads. Bulk bytes come from an AES-256-CTR keystream (GB/s, and
+ * Seeded randomness for benchmark workloads and fuzz tests. Bulk bytes come from an AES-256-CTR keystream (GB/s, and
  * the same bytes on every machine for the same label); small decisions (offsets, picks) from
  * mulberry32, so the seeds of the reference protocol (12345, 777) keep their meaning.
  */

@@ -59,7 +59,7 @@ function handle(deps: ApiDeps, route: AnyRoute) {
       body,
       principal: principal!,
       source,
-      who: { actor: principal?.actor ?? 'anonymous', source },
+      who: { actor: principal?.actor ?? 'anonymous', source, userId: principal?.userId ?? null },
       deps,
       req,
       res,

@@ -119,7 +119,7 @@ export class BackupService implements BackupControl {
     return job;
   }
 
-  startRestore(driveId: string, snapshot: string, options: { repository?: string; target: RestoreTarget; actor: string }): Job {
+  startRestore(driveId: string, snapshot: string, options: { repository?: string; target: RestoreTarget; actor: string; owner?: string | null }): Job {
     const drive = checkDriveId(driveId);
     const target = RestoreTarget.safeParse(options.target);
     if (!target.success) throw fromZodIssues('bad_request', target.error.issues, 'target');
@@ -136,7 +136,7 @@ export class BackupService implements BackupControl {
       drive: target.data.kind === 'new_drive' ? target.data.drive : drive,
       repository,
       actor: options.actor,
-      params: { source_drive: drive, snapshot, target: target.data },
+      params: { source_drive: drive, snapshot, target: target.data, ...(target.data.kind === 'new_drive' && options.owner ? { owner: options.owner } : {}) },
     });
     this.#audit('backup.restore', options.actor, drive, { job: job.id, repository, snapshot, target: target.data });
     return job;
@@ -290,7 +290,7 @@ export class BackupService implements BackupControl {
 
   async #runRestore(ctx: JobContext): Promise<Record<string, unknown>> {
     const { drives, config } = this.#deps;
-    const params = ctx.job.params as { source_drive: string; snapshot: string; target: RestoreTarget };
+    const params = ctx.job.params as { source_drive: string; snapshot: string; target: RestoreTarget; owner?: string };
     const repo = await this.registry.open(ctx.job.repository);
     const manifest = await repo.resolve(params.source_drive, params.snapshot);
     const common = { repo, manifest, workers: config.backup.workers, signal: ctx.signal, onProgress: (p: { phase: string; done: number; total: number }) => ctx.progress(p.phase, p.done, p.total) };
@@ -307,7 +307,7 @@ export class BackupService implements BackupControl {
           partition: PartitionScheme.catch('none').parse(info?.partition ?? source?.partition),
           mode: DriveMode.catch('read_write').parse(info?.mode ?? source?.mode),
           source: 'restored',
-          owner: null,
+          owner: params.owner ?? null,
         },
         async (tmp) => {
           await restoreSnapshot({ ...common, outputPath: tmp });

@@ -19,6 +19,8 @@ export interface Actor {
   /** "local" for the CLI and control socket, "user:<name>", "token:<name>", "mqtt", "schedule". */
   actor: string;
   source?: string | null;
+  /** The user behind the actor: owner of the drives it creates (none for the CLI, MQTT, schedules). */
+  userId?: string | null;
 }
 
 export type Progress = (done: number, total: number) => void;
@@ -97,7 +99,7 @@ export class DriveService {
     const pool = this.#pools.requireAvailable(spec.pool);
     this.#pools.requireSpace(pool, spec.size, `a ${spec.size}-byte drive`);
     const drive = await this.provision(
-      { id: spec.id, pool: spec.pool, size_bytes: spec.size, filesystem: spec.fs, label: format.label, partition, mode: spec.mode, source: 'created', owner: null },
+      { id: spec.id, pool: spec.pool, size_bytes: spec.size, filesystem: spec.fs, label: format.label, partition, mode: spec.mode, source: 'created', owner: who.userId ?? null },
       async (tmp) => {
         fs.truncateSync(tmp, spec.size);
         await formatImage(tmp, spec.size, format);
@@ -124,7 +126,7 @@ export class DriveService {
     }
     const layout = await detectLayout(source);
     const mode: DriveMode = spec.cdrom ? 'cdrom' : layout.filesystem === 'iso9660' ? 'cdrom' : 'read_write';
-    const base = { id: spec.id, size_bytes: stat.size, filesystem: layout.filesystem, label: layout.label, partition: layout.partition, mode, owner: null };
+    const base = { id: spec.id, size_bytes: stat.size, filesystem: layout.filesystem, label: layout.label, partition: layout.partition, mode, owner: who.userId ?? null };
 
     let drive: DriveRecord;
     if (spec.mode === 'reference') {

@@ -160,20 +160,7 @@ export const backupRoutes: AnyRoute[] = [
       if (target.kind === 'new_drive' && principal.drives !== null && !principal.drives.includes(target.drive)) {
         throw new PiDriveError('forbidden', `token "${principal.name}" is limited to drives ${principal.drives.join(', ')}`, { 'target.drive': "outside the token's drives" });
       }
-      const job = backup(deps).startRestore(params.id, params.snap, { ...(body.repository && { repository: body.repository }), target, actor: who.actor });
-      const owner = principal.userId;
-      if (target.kind === 'new_drive' && owner !== null) {
-        // The drive appears when the job succeeds; it then belongs to whoever asked for it.
-        void backup(deps)
-          .waitForJob(job.id)
-          .then((done) => {
-            if (done.state !== 'succeeded' || !deps.ctx.drives.find(target.drive)) return;
-            deps.ctx.drives.setOwner(target.drive, owner);
-            deps.ctx.bus.emit('drive_state', { id: target.drive });
-          })
-          .catch((err: unknown) => deps.ctx.log.error('cannot set the owner of a restored drive', { drive: target.drive, err }));
-      }
-      return job;
+      return backup(deps).startRestore(params.id, params.snap, { ...(body.repository && { repository: body.repository }), target, actor: who.actor, owner: principal.userId });
     },
   }),
   defineRoute({

@@ -51,16 +51,11 @@ export const driveRoutes: AnyRoute[] = [
       if (principal.drives !== null && !principal.drives.includes(body.id)) {
         throw new PiDriveError('forbidden', `token "${principal.name}" is limited to drives ${principal.drives.join(', ')}`, { id: 'outside the token\'s drives' });
       }
-      let drive;
       if ('from' in body) {
         if (!roleAllows(principal.role, 'admin')) throw new PiDriveError('forbidden', 'importing a file of the bridge needs the admin role', { from: 'admin only' });
-        drive = await deps.ctx.drives.import(body, who);
-      } else drive = await deps.ctx.drives.create(body, who);
-      if (principal.userId === null) return drive;
-      deps.ctx.drives.setOwner(drive.id, principal.userId);
-      // Live listeners re-check visibility: users who may no longer see the new drive are told it is gone.
-      deps.ctx.bus.emit('drive_state', { id: drive.id });
-      return deps.ctx.drives.view(drive.id);
+        return deps.ctx.drives.import(body, who);
+      }
+      return deps.ctx.drives.create(body, who);
     },
   }),
   defineRoute({

@@ -216,11 +216,11 @@ mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=512000,cache=loose hostroo
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t configfs none /host/sys/kernel/config
-${disks.map((d, i) => `mount -t ext4 -o ro /dev/vd${String.fromCharCode(97 + i)} /host${q(d.dir)} || echo "@@PIDRIVE-INIT mounting ${d.dir} failed"`).join('\n')}
 mount -t devtmpfs dev /host/dev
 mount -t tmpfs -o size=8g tmp /host/tmp
 mount -t tmpfs run /host/run
-mkdir -p /host${spec.outDir}
+${disks.map((d, i) => `mkdir -p /host${q(d.dir)}; mount -t ext4 -o ro /dev/vd${String.fromCharCode(97 + i)} /host${q(d.dir)} || echo "@@PIDRIVE-INIT mounting ${d.dir} failed"`).join('\n')}
+mkdir -p /host${q(spec.outDir)}
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 out /host${q(spec.outDir)}
 ip link set lo up
 echo "@@PIDRIVE-INIT ready $(cut -d' ' -f1 /proc/uptime)"

@@ -80,6 +80,9 @@ export class Bridge {
       this.#started.push(ext);
       log.debug('extension started', { extension: ext.name });
     }
+    if (this.context.config.homeassistant.websocket_url) {
+      log.warn('homeassistant.websocket_url is set but this version has no Home Assistant WebSocket link; MQTT discovery carries everything');
+    }
     log.info('bridge started', { drives: drives.list().length });
   }
 

@@ -78,7 +78,7 @@ const homeassistant = z
     discovery: z.boolean().default(true).describe('publish Home Assistant MQTT discovery'),
     discovery_prefix: z.string().default('homeassistant').describe('Home Assistant discovery prefix'),
     status_topic: z.string().default('homeassistant/status').describe('Home Assistant birth topic; "online" republishes everything'),
-    websocket_url: z.string().optional().describe('optional Home Assistant WebSocket URL'),
+    websocket_url: z.string().optional().describe('Home Assistant WebSocket URL, reserved for the optional WebSocket link (not used by this version; MQTT carries everything)'),
     websocket_token: z.string().optional().describe('long-lived access token for websocket_url'),
     websocket_token_file: z.string().optional().describe('file holding websocket_token'),
   })

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { asPiDriveError, PiDriveError } from '../core/errors.ts';
-import type { Principal } from '../auth/principal.ts';
+import { wholeBridgeAdmin, type Principal } from '../auth/principal.ts';
 import { roleAllows } from '../auth/roles.ts';
 import { checkCsrf, isLocal, principalOf, requirePrincipal } from './authenticate.ts';
 import { visibleDrive } from './drive-access.ts';
@@ -47,6 +47,9 @@ function handle(deps: ApiDeps, route: AnyRoute) {
     if (principal && route.method !== 'get') checkCsrf(req, principal);
     if (route.access !== 'public' && route.access !== 'any' && !roleAllows(principal!.role, route.access)) {
       throw new PiDriveError('forbidden', `this needs the ${route.access} role; ${describe(principal!)} has the ${principal!.role} role`);
+    }
+    if (route.access === 'admin' && !route.driveParam && !wholeBridgeAdmin(principal!)) {
+      throw new PiDriveError('forbidden', `${describe(principal!)} is limited to drives ${principal!.drives!.join(', ')}; this acts on the whole bridge`);
     }
     const params = route.params ? parseInput(route.params, req.params, 'params') : {};
     if (route.driveParam) visibleDrive(deps, principal!, params[route.driveParam] as string);

@@ -2,7 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { asPiDriveError, PiDriveError } from '../core/errors.ts';
-import type { Principal } from '../auth/principal.ts';
+import { wholeBridgeAdmin, type Principal } from '../auth/principal.ts';
 import { principalOf } from './authenticate.ts';
 import type { ApiDeps } from './route.ts';
 import { bridgeInfo } from './routes/bridge.ts';
@@ -73,7 +73,7 @@ export class WsHub {
       for (const [ws, c] of this.#clients) if (c.known.has(event.drive)) this.#send(ws, `drive/${event.drive}/event`, event);
     });
     bus.on(this, 'job', ({ job }) => {
-      for (const [ws, c] of this.#clients) if (!job.drive || c.known.has(job.drive)) this.#send(ws, `job/${job.id}`, job);
+      for (const [ws, c] of this.#clients) if (job.drive ? c.known.has(job.drive) : wholeBridgeAdmin(c.principal)) this.#send(ws, `job/${job.id}`, job);
     });
     const infoChanged = (): void => {
       for (const [ws, c] of this.#clients) this.#send(ws, 'bridge/info', bridgeInfo(this.#deps, c.principal));

@@ -28,4 +28,9 @@ export const AUTH_MIGRATIONS = [
      drive TEXT NOT NULL,
      user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
      PRIMARY KEY (drive, user_id));`,
+  // Shares die with their drive however it is removed (API, MQTT, offline CLI), so a new drive of
+  // the same id never inherits them. Needs the drives module's table, migrated first.
+  `DELETE FROM drive_shares WHERE drive NOT IN (SELECT id FROM drives);
+   CREATE TRIGGER drive_shares_die_with_drive AFTER DELETE ON drives
+   BEGIN DELETE FROM drive_shares WHERE drive = OLD.id; END;`,
 ];

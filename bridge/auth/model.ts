@@ -69,7 +69,11 @@ export const CreateTokenInput = z
     drives: z.array(DriveId).min(1, 'must list at least one drive, or be omitted').max(256).nullable().optional(),
     expires: Lifetime.default('never'),
   })
-  .strict();
+  .strict()
+  .refine((t) => !(t.role === 'admin' && t.drives), {
+    path: ['drives'],
+    message: 'an admin token acts on the whole bridge and cannot be limited to drives; limit an operator or viewer token instead',
+  });
 export type CreateTokenInput = z.input<typeof CreateTokenInput>;
 
 /** `token create` result: the only time the secret is shown. */

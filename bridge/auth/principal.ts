@@ -18,6 +18,11 @@ export interface Principal {
   readonly session: { readonly hash: string; readonly csrf: string } | null;
 }
 
+/** An admin not limited to drives: the only kind of caller that acts on the whole bridge. */
+export function wholeBridgeAdmin(principal: Principal): boolean {
+  return principal.role === 'admin' && principal.drives === null;
+}
+
 export const LOCAL_ADMIN: Principal = Object.freeze({
   kind: 'local',
   name: 'local',

@@ -72,12 +72,15 @@ export class AuthService {
   /** Name + password → a new session; rate limited per account and per address. */
   async login(name: string, password: string, address: string): Promise<OpenedSession> {
     const keys = [`account:${name}`, `address:${address}`];
-    this.#limiter.check(keys);
-    if (!(await this.checkPassword(name, password))) {
-      this.#limiter.fail(keys);
-      throw new PiDriveError('unauthorized', 'wrong user name or password', { password: 'wrong user name or password' });
+    this.#limiter.begin(keys);
+    let ok = false;
+    try {
+      ok = await this.checkPassword(name, password);
+    } finally {
+      if (ok) this.#limiter.succeed(keys, keys[0]!);
+      else this.#limiter.fail(keys);
     }
-    this.#limiter.succeed(`account:${name}`);
+    if (!ok) throw new PiDriveError('unauthorized', 'wrong user name or password', { password: 'wrong user name or password' });
     const user = this.users.get(name);
     return { user: this.users.list().find((u) => u.name === name)!, ...this.sessions.open(user.id) };
   }
@@ -104,12 +107,13 @@ export class AuthService {
   async completeSetup(code: string, name: string, password: string, address: string): Promise<OpenedSession> {
     if (!this.setupOpen()) throw new PiDriveError('conflict', 'first-run setup is closed: an admin already exists', { code: 'setup is closed' });
     const keys = [`setup:${address}`];
-    this.#limiter.check(keys);
+    this.#limiter.begin(keys);
     const given = Buffer.from(secretHash(normalizeCode(code)));
     if (!crypto.timingSafeEqual(given, Buffer.from(this.#setupCodeHash!))) {
       this.#limiter.fail(keys);
       throw new PiDriveError('unauthorized', 'wrong setup code (it is printed in the bridge log)', { code: 'wrong setup code' });
     }
+    this.#limiter.succeed(keys, keys[0]!);
     await this.addUser({ name, password, role: 'admin' });
     this.#setupCodeHash = null;
     return this.login(name, password, address);

@@ -30,8 +30,4 @@ export class DriveShares {
       for (const id of userIds) insert.run(drive, id);
     })();
   }
-
-  forget(drive: string): void {
-    this.#store.db.prepare('DELETE FROM drive_shares WHERE drive = ?').run(drive);
-  }
 }

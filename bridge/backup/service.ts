@@ -125,6 +125,9 @@ export class BackupService implements BackupControl {
     if (!target.success) throw fromZodIssues('bad_request', target.error.issues, 'target');
     if (typeof snapshot !== 'string' || snapshot.length === 0) throw new PiDriveError('bad_request', 'snapshot: name a snapshot id or "latest"', { snapshot: 'required' });
     const repository = this.#repositoryFor(drive, options.repository);
+    // The copy belongs to the user who asked or, asked by a token, MQTT or the CLI, to the source's
+    // owner: a copy of a private drive never becomes visible to everyone.
+    const owner = target.data.kind === 'new_drive' ? (options.owner ?? this.#deps.drives.find(drive)?.owner ?? null) : null;
     if (target.data.kind === 'new_drive') {
       if (this.#deps.drives.find(target.data.drive)) throw new PiDriveError('conflict', `drive "${target.data.drive}" already exists; pick a new id`, { to: 'already exists' });
     } else {
@@ -136,7 +139,7 @@ export class BackupService implements BackupControl {
       drive: target.data.kind === 'new_drive' ? target.data.drive : drive,
       repository,
       actor: options.actor,
-      params: { source_drive: drive, snapshot, target: target.data, ...(target.data.kind === 'new_drive' && options.owner ? { owner: options.owner } : {}) },
+      params: { source_drive: drive, snapshot, target: target.data, ...(owner ? { owner } : {}) },
     });
     this.#audit('backup.restore', options.actor, drive, { job: job.id, repository, snapshot, target: target.data });
     return job;

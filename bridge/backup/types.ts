@@ -193,7 +193,7 @@ export interface BackupControl {
   /** A backup of one drive; a backup of the same drive already queued is returned instead of a second one. */
   startBackup(driveId: string, options: { repository?: string; actor: string }): Job;
   /** `snapshot` may be an id or "latest". */
-  /** `owner`: the user a new drive belongs to (kept with the job, so a resumed restore keeps it). */
+  /** `owner`: the user a new drive belongs to, by default the source drive's (kept with the job, so a resumed restore keeps it). */
   startRestore(driveId: string, snapshot: string, options: { repository?: string; target: RestoreTarget; actor: string; owner?: string | null }): Job;
   startVerify(options: { repository?: string; samplePercent?: number; actor: string }): Job;
   /** `keep` defaults to the keep policy of the repository's schedule(s); with neither, nothing is forgotten and only garbage is collected. */

@@ -15,7 +15,12 @@ export class Store {
 
   constructor(dataDir: string) {
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    this.db = new Database(path.join(dataDir, 'pidrive.db'));
+    const file = path.join(dataDir, 'pidrive.db');
+    // It holds password and token hashes and S3 keys. The data dir may be pre-made world-readable
+    // (systemd StateDirectory, a Docker volume); SQLite gives the -wal and -shm files this mode too.
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+    fs.chmodSync(file, 0o600);
+    this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');

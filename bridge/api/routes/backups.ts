@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PiDriveError } from '../../core/errors.ts';
 import { roleAllows } from '../../auth/roles.ts';
-import type { Principal } from '../../auth/principal.ts';
+import { wholeBridgeAdmin, type Principal } from '../../auth/principal.ts';
 import {
   AddRepositoryInput,
   Job,
@@ -42,11 +42,13 @@ function backup(deps: ApiDeps): BackupControl {
   return deps.backup;
 }
 
-/** Jobs of drives the caller may not see are as absent as the drives; repository-wide jobs are visible to all. */
+/**
+ * Jobs of drives the caller may not see are as absent as the drives. Repository-wide jobs (verify,
+ * prune) name the snapshots of every drive, so only a whole-bridge admin sees them.
+ */
 function visibleJob(deps: ApiDeps, principal: Principal, job: Job): boolean {
-  if (job.drive === null) return true;
-  const drive = deps.ctx.drives.find(job.drive);
-  return drive === null ? roleAllows(principal.role, 'admin') && principal.drives === null : deps.auth.mayAccess(principal, drive);
+  const drive = job.drive === null ? null : deps.ctx.drives.find(job.drive);
+  return drive === null ? wholeBridgeAdmin(principal) : deps.auth.mayAccess(principal, drive);
 }
 
 function jobOr404(deps: ApiDeps, principal: Principal, id: string): Job {
@@ -65,13 +67,13 @@ function jobOr404(deps: ApiDeps, principal: Principal, id: string): Job {
  * (the way back from an accidental delete); everyone else needs a drive they can see.
  */
 function snapshotSource(deps: ApiDeps, principal: Principal, id: string): void {
-  if (deps.ctx.drives.find(id) === null && roleAllows(principal.role, 'admin') && principal.drives === null) return;
+  if (deps.ctx.drives.find(id) === null && wholeBridgeAdmin(principal)) return;
   visibleDrive(deps, principal, id);
 }
 
 /** A schedule as a non-admin sees it: only the drives it may see, or not at all. */
 function visibleSchedules(deps: ApiDeps, principal: Principal, schedules: Schedule[]): Schedule[] {
-  if (roleAllows(principal.role, 'admin') && principal.drives === null) return schedules;
+  if (wholeBridgeAdmin(principal)) return schedules;
   const visible = new Set(deps.auth.visible(principal, deps.ctx.drives.list()).map((d) => d.id));
   return schedules.map((s) => ({ ...s, drives: s.drives.filter((d) => visible.has(d)) })).filter((s) => s.drives.length > 0);
 }

@@ -90,7 +90,6 @@ export const driveRoutes: AnyRoute[] = [
     audit: { action: 'drive.remove', by: 'service' },
     async handler({ deps, params, query, who }) {
       const { removed_file } = await deps.ctx.drives.remove(params.id, { force: query.force === 'true' }, who);
-      deps.auth.shares.forget(params.id);
       return { id: params.id, removed_file };
     },
   }),

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { roleAllows } from '../../auth/roles.ts';
-import type { Principal } from '../../auth/principal.ts';
+import { wholeBridgeAdmin, type Principal } from '../../auth/principal.ts';
 import { DriveId } from '../../drives/model.ts';
 import { HistoryEvent } from '../../store/events-repo.ts';
 import type { ApiDeps } from '../route.ts';
@@ -21,7 +20,7 @@ const EventsQuery = z
  * logins) stay with admins.
  */
 function readEvents(deps: ApiDeps, principal: Principal, q: z.infer<typeof EventsQuery>): HistoryEvent[] {
-  const all = roleAllows(principal.role, 'admin') && principal.drives === null;
+  const all = wholeBridgeAdmin(principal);
   const drives = q.drive !== undefined ? [q.drive] : all ? undefined : deps.auth.visible(principal, deps.ctx.drives.list()).map((d) => d.id);
   const out: HistoryEvent[] = [];
   let since = q.since ?? 0;

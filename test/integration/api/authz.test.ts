@@ -183,3 +183,26 @@ test('users see their own, shared and unowned drives; an operator user becomes o
   assert.equal(unknown.status, 400);
   assert.deepEqual(unknown.body.error.fields, { 'shares.0': 'unknown user' });
 });
+
+test('no admin token limited to drives; shares die with the drive however it is removed', async (t) => {
+  const { tb, tokens } = await fixture(t);
+  const limitedAdmin = await tb.http('/tokens', { method: 'POST', body: { name: 'ladmin', role: 'admin', drives: ['d-a'] }, token: tokens.admin });
+  assert.equal(limitedAdmin.status, 400, 'an admin token acts on the whole bridge');
+  assert.ok(limitedAdmin.body.error.fields.drives);
+
+  await tb.local('/users', { method: 'POST', body: { name: 'bob', password: 'password-bob', role: 'operator' } });
+  await tb.local('/drives/d-a/access', { method: 'PUT', body: { owner: 'alice', shares: ['bob'] } });
+  // Removed past the API (as MQTT and the offline CLI do), then a new drive of the same id.
+  await tb.context.drives.remove('d-a', {}, { actor: 'mqtt' });
+  await makeDrive(tb, 'd-a');
+  assert.deepEqual((await tb.local('/drives/d-a/access')).body, { owner: null, shares: [] }, 'the new d-a inherits nothing');
+});
+
+test('parallel login guesses are counted before they are checked', async (t) => {
+  const tb = await startBridge(t, { auth: { login_max_failures: 5 } });
+  await tb.local('/users', { method: 'POST', body: { name: 'carol', password: 'password-carol' } });
+  const attempts = Array.from({ length: 30 }, (_, i) => tb.http('/session', { method: 'POST', body: { name: 'carol', password: i === 29 ? 'password-carol' : `guess-${i}` } }));
+  const statuses = (await Promise.all(attempts)).map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 401).length, 5, `only 5 guesses are checked: ${statuses.join(',')}`);
+  assert.equal(statuses.filter((s) => s === 429).length, 25);
+});

@@ -60,6 +60,19 @@ test('back up, list snapshots and restore into a new drive over HTTP, with roles
   assert.equal(restore.status, 202, restore.text);
   assert.equal((await waitJob(tb, restore.body.id, admin)).state, 'succeeded');
   assert.deepEqual((await tb.local('/drives/d-copy/access')).body, { owner: 'op', shares: [] }, 'the restored drive belongs to the user who asked, from the moment it exists');
+  // Asked by a token (no user behind it), the copy keeps the source's owner: a private drive's copy stays private.
+  await tb.local('/drives/d-a/access', { method: 'PUT', body: { owner: 'op' } });
+  const byToken = await tb.http('/drives/d-a/snapshots/latest/restore', { method: 'POST', body: { target: { kind: 'new_drive', drive: 'd-copy2' } }, token: admin });
+  assert.equal((await waitJob(tb, byToken.body.id, admin)).state, 'succeeded');
+  assert.deepEqual((await tb.local('/drives/d-copy2/access')).body, { owner: 'op', shares: [] });
+
+  // Repository-wide jobs name the snapshots of every drive: only a whole-bridge admin sees or cancels them.
+  const verify = await tb.http('/repositories/main/verify', { method: 'POST', body: {}, token: admin });
+  assert.equal(verify.status, 202, verify.text);
+  assert.equal((await tb.http(`/jobs/${verify.body.id}`, { token: viewer })).status, 404);
+  assert.ok(!(await tb.http('/jobs', { token: viewer })).body.some((j: { id: string }) => j.id === verify.body.id));
+  assert.equal((await tb.http(`/jobs/${verify.body.id}/cancel`, { method: 'POST', ...op })).status, 404);
+  assert.equal((await waitJob(tb, verify.body.id, admin)).state, 'succeeded');
 
   // A removed drive's snapshots stay reachable for an admin: the way back from an accidental delete.
   const b = await tb.http('/drives/d-b/backups', { method: 'POST', body: {}, token: admin });

@@ -4,6 +4,7 @@ import { ConfigSchema } from '../../../bridge/config/schema.ts';
 import { PiDriveError } from '../../../bridge/core/errors.ts';
 import { AuthService } from '../../../bridge/auth/service.ts';
 import { LOCAL_ADMIN, type Principal } from '../../../bridge/auth/principal.ts';
+import { DRIVE_MIGRATIONS } from '../../../bridge/drives/schema.ts';
 import { Store } from '../../../bridge/store/database.ts';
 import { tempDir } from '../../helpers/tools.ts';
 import { manualClock } from './clock.ts';
@@ -11,6 +12,7 @@ import { manualClock } from './clock.ts';
 function setup(t: TestContext, auth: Record<string, number> = {}) {
   const store = new Store(tempDir(t));
   t.after(() => store.close());
+  store.migrate('drives', DRIVE_MIGRATIONS);
   const clock = manualClock();
   const config = ConfigSchema.parse({ auth });
   return { store, clock, service: new AuthService(store, config.auth, clock) };
@@ -174,7 +176,8 @@ test('drive visibility: owner, shares, unowned drives, admins, tokens limited to
   assert.deepEqual(ids(bob), ['common', 'shared']);
   assert.deepEqual(ids(admin), ['mine', 'common', 'shared', 'private']);
   assert.deepEqual(ids(LOCAL_ADMIN), ['mine', 'common', 'shared', 'private']);
-  const token = service.bearer(service.tokens.create({ name: 't', role: 'admin', drives: ['private'] }, 'local').token);
+  assert.throws(() => service.tokens.create({ name: 'x', role: 'admin', drives: ['private'] }, 'local'), /cannot be limited to drives/, 'an admin token acts on the whole bridge');
+  const token = service.bearer(service.tokens.create({ name: 't', role: 'operator', drives: ['private'] }, 'local').token);
   assert.deepEqual(ids(token), ['private']);
   for (const p of [alice, bob, admin, token]) for (const d of drives) assert.equal(service.mayAccess(p, d), ids(p).includes(d.id));
   assert.deepEqual(service.access(drives[2]!), { owner: 'admin', shares: ['bob'] });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../../../bridge/store/database.ts';
 import { tempDir } from '../../helpers/tools.ts';
@@ -25,4 +27,18 @@ test('a failing migration is rolled back whole', (t) => {
   assert.throws(() => store.migrate('broken', ['CREATE TABLE c (x INTEGER); CREATE TABLE c (y INTEGER)']));
   assert.equal(store.db.prepare("SELECT name FROM sqlite_master WHERE name = 'c'").get(), undefined);
   assert.equal(store.db.prepare("SELECT version FROM schema_versions WHERE module = 'broken'").get(), undefined);
+});
+
+test('the database and its WAL files are private to the owner even in a world-readable data dir', (t) => {
+  const dir = tempDir(t);
+  fs.chmodSync(dir, 0o755);
+  const old = process.umask(0o022);
+  t.after(() => process.umask(old));
+  const store = new Store(dir);
+  store.migrate('demo', ['CREATE TABLE a (x INTEGER)']);
+  store.db.prepare('INSERT INTO a (x) VALUES (1)').run();
+  for (const name of ['pidrive.db', 'pidrive.db-wal', 'pidrive.db-shm']) {
+    assert.equal(fs.statSync(path.join(dir, name)).mode & 0o777, 0o600, name);
+  }
+  store.close();
 });

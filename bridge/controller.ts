@@ -19,8 +19,8 @@ export interface BridgeOptions {
   dataDir: string;
   log: Logger;
   clock?: Clock;
-  /** Called when an extension asks for a restart (the HA "Restart" button). */
-  onRestartRequested?: () => void;
+  /** Called when an extension asks for a restart (the HA "Restart" button); `pidrive start` restarts in process. */
+  onRestartRequested: () => void;
 }
 
 /**
@@ -57,7 +57,7 @@ export class Bridge {
         pools,
         drives,
         attachments: gadget.attachments,
-        requestRestart: () => (options.onRestartRequested ?? (() => process.kill(process.pid, 'SIGTERM')))(),
+        requestRestart: options.onRestartRequested,
       };
       const backup = createBackup({ config, dataDir, log: log.child({ module: 'backup' }), bus, clock, store, events, drives, attachments: gadget.attachments });
       drives.setViewSources({ hostState: () => gadget.attachments.hostState(), backupInfo: (id) => backup.backup.driveBackupInfo(id) });

@@ -135,15 +135,16 @@ export class MqttExtension implements Extension {
     }
     const eb = config.embedded_broker;
     const credentials = brokerCredentials(dataDir, eb);
-    this.#broker = await EmbeddedBroker.start({ host: eb.host, port: eb.port, credentials, log: log.child({ module: 'broker' }) });
-    const port = this.#broker.port;
-    log.info('embedded MQTT broker listening', { host: eb.host, port, user: credentials.username });
     if (credentials.source === 'generated') {
-      // Shown once, as the issue asks; `pidrive mqtt credentials` shows them again.
+      // Shown once, as the issue asks, and at once: a broker that then fails to start must not
+      // swallow it. `pidrive mqtt credentials` shows it again.
       log.info(
         `generated embedded MQTT broker login: user "${credentials.username}", password "${credentials.password}" (shown once; see "pidrive mqtt credentials")`,
       );
     }
+    this.#broker = await EmbeddedBroker.start({ host: eb.host, port: eb.port, credentials, log: log.child({ module: 'broker' }) });
+    const port = this.#broker.port;
+    log.info('embedded MQTT broker listening', { host: eb.host, port, user: credentials.username });
     const host = eb.host === '0.0.0.0' || eb.host === '::' || eb.host === '' ? '127.0.0.1' : eb.host;
     const url = `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`;
     this.#status = { connected: false, broker: 'embedded', url };
@@ -351,7 +352,10 @@ export class MqttExtension implements Extension {
       : answerRequest(path, m.payload, deps);
     void answer.then(async (response) => {
       await this.#link?.publish(topics.response(path), JSON.stringify(response), { qos: 1 });
-      if (path === 'restart' && response.status === 'ok') this.#ctx.requestRestart();
+      if (path === 'restart' && response.status === 'ok') {
+        this.#ctx.events.append({ kind: 'audit', action: 'bridge.restart', actor: MQTT_ACTOR.actor, source: MQTT_ACTOR.source, details: {} });
+        this.#ctx.requestRestart();
+      }
     });
   }
 

@@ -1,6 +1,16 @@
 import { loadConfig } from '../../config/load.ts';
-import { createLogger } from '../../core/logger.ts';
-import type { CommandSpec } from '../command.ts';
+import { PiDriveError } from '../../core/errors.ts';
+import { createLogger, type Logger } from '../../core/logger.ts';
+import type { CommandSpec, GlobalOptions } from '../command.ts';
+
+type Loaded = ReturnType<typeof loadConfig> & { log: Logger };
+
+function load(globals: GlobalOptions): Loaded {
+  const loaded = loadConfig({ dataDir: globals.dataDir, configFile: globals.config });
+  const log = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format });
+  log.info('configuration loaded', { config_file: loaded.configFile ?? '(none: embedded defaults)', data_dir: loaded.dataDir });
+  return { ...loaded, log };
+}
 
 export const commands: CommandSpec[] = [
   {
@@ -9,31 +19,48 @@ export const commands: CommandSpec[] = [
     args: [],
     options: {},
     async run({ globals }) {
-      const { config, dataDir, configFile } = loadConfig({ dataDir: globals.dataDir, configFile: globals.config });
-      const log = createLogger({ level: config.log.level, format: config.log.format });
-      log.info('configuration loaded', { config_file: configFile ?? '(none: embedded defaults)', data_dir: dataDir });
       // Loaded on demand: the daemon's dependencies (express, MQTT, gadget) are not needed by other commands.
       const { Bridge } = await import('../../controller.ts');
-      const bridge = new Bridge({ config, dataDir, log });
-      let stopping: Promise<void> | null = null;
-      const stop = (signal: string): Promise<void> => {
-        stopping ??= (async () => {
-          log.info('shutting down', { signal });
-          await bridge.stop();
-        })();
-        return stopping;
-      };
-      const done = new Promise<void>((resolve) => {
-        for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop(signal).then(resolve));
-      });
-      try {
-        await bridge.start();
-      } catch (err) {
-        await stop('start failed');
-        throw err;
+      let stopSignal: string | null = null;
+      let restartAsked = false;
+      let wake: () => void = () => {};
+      for (const s of ['SIGTERM', 'SIGINT'] as const) {
+        process.on(s, () => {
+          stopSignal ??= s;
+          wake();
+        });
       }
-      await done;
-      return { stopped: true };
+      // A restart (Home Assistant's button, the `restart` request) happens in this process with the
+      // configuration read anew, so it works with or without a supervisor; an invalid configuration
+      // refuses it and the bridge keeps running as it is.
+      let loaded = load(globals);
+      for (;;) {
+        const { config, dataDir, log } = loaded;
+        const bridge = new Bridge({ config, dataDir, log, onRestartRequested: () => ((restartAsked = true), wake()) });
+        try {
+          await bridge.start();
+        } catch (err) {
+          log.info('shutting down', { signal: 'start failed' });
+          await bridge.stop();
+          throw err;
+        }
+        let next: Loaded | null = null;
+        while (stopSignal === null && next === null) {
+          if (!restartAsked) await new Promise<void>((resolve) => (wake = resolve));
+          if (stopSignal !== null) break;
+          restartAsked = false;
+          try {
+            next = load(globals);
+          } catch (err) {
+            const problem = err instanceof PiDriveError ? { error: err.message, fields: err.fields } : { error: String(err) };
+            log.error('restart refused: the configuration is invalid; the bridge keeps running as it is', problem);
+          }
+        }
+        log.info(stopSignal ? 'shutting down' : 'restarting', { signal: stopSignal ?? 'restart' });
+        await bridge.stop();
+        if (stopSignal !== null || !next) return { stopped: true };
+        loaded = next;
+      }
     },
     human: () => '',
   },

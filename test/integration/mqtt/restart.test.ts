@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { test } from 'node:test';
+import mqtt from 'mqtt';
+import { tempDir } from '../../helpers/tools.ts';
+
+const main = path.resolve(import.meta.dirname, '../../../bridge/cli/main.ts');
+
+/**
+ * Home Assistant's Restart button publishes the `restart` request: the real `pidrive start`
+ * restarts in its own process with the configuration read anew, without a supervisor.
+ */
+test('the restart request restarts "pidrive start" in process; an invalid configuration refuses it', { timeout: 60_000 }, async (t) => {
+  const dataDir = tempDir(t, 'pidrive-restart-');
+  const configFile = path.join(dataDir, 'pidrive.yaml');
+  const config = (level: string) =>
+    ['bridge: { id: rs }', 'http: { host: 127.0.0.1, port: 0 }', 'embedded_broker: { host: 127.0.0.1, port: 0 }', 'gadget: { backend: simulated }', `log: { level: ${level}, format: json }`].join('\n');
+  fs.writeFileSync(configFile, config('info'));
+  const child = spawn(process.execPath, [main, 'start', '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  t.after(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  const lines: Array<Record<string, unknown>> = [];
+  const waiters: Array<() => void> = [];
+  readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+    lines.push(JSON.parse(line) as Record<string, unknown>);
+    for (const w of waiters.splice(0)) w();
+  });
+  const logged = async (msg: string, count = 1): Promise<Record<string, unknown>> => {
+    for (;;) {
+      const found = lines.filter((l) => l.msg === msg);
+      if (found.length >= count) return found[count - 1]!;
+      if (child.exitCode !== null) throw new Error(`the bridge exited (${child.exitCode}) before logging "${msg}"`);
+      await new Promise<void>((resolve) => waiters.push(resolve));
+    }
+  };
+  await logged('bridge started');
+  const port = (await logged('embedded MQTT broker listening')).port as number;
+  const credentials = JSON.parse(fs.readFileSync(path.join(dataDir, 'mqtt-broker.json'), 'utf8')) as { username: string; password: string };
+  const request = async (brokerPort: number, transaction: string): Promise<Record<string, unknown>> => {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`, { ...credentials, reconnectPeriod: 0 });
+    try {
+      await client.subscribeAsync('pidrive/rs/bridge/response/restart');
+      const answer = new Promise<Record<string, unknown>>((resolve) => client.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString()) as Record<string, unknown>)));
+      await client.publishAsync('pidrive/rs/bridge/request/restart', JSON.stringify({ transaction }));
+      return await answer;
+    } finally {
+      await client.endAsync();
+    }
+  };
+
+  assert.deepEqual(await request(port, 'r1'), { status: 'ok', data: { restarting: true }, transaction: 'r1' });
+  await logged('restarting');
+  await logged('bridge started', 2);
+  assert.equal(child.exitCode, null, 'the process lives on');
+  const port2 = (await logged('embedded MQTT broker listening', 2)).port as number;
+
+  // A configuration broken since the start: the restart is refused, the bridge keeps serving.
+  fs.writeFileSync(configFile, config('loud'));
+  await request(port2, 'r2');
+  const refused = await logged('restart refused: the configuration is invalid; the bridge keeps running as it is');
+  assert.match(JSON.stringify(refused.fields), /log\.level/);
+  assert.equal(child.exitCode, null);
+  assert.equal(lines.filter((l) => l.msg === 'bridge started').length, 2);
+
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  assert.equal(code, 0);
+  assert.ok(lines.some((l) => l.msg === 'shutting down' && l.signal === 'SIGTERM'));
+  const { Store } = await import('../../../bridge/store/database.ts');
+  const store = new Store(dataDir);
+  t.after(() => store.close());
+  const audited = store.db.prepare("SELECT actor FROM events WHERE kind = 'audit' AND action = 'bridge.restart'").all() as Array<{ actor: string }>;
+  assert.deepEqual(audited.map((r) => r.actor), ['mqtt', 'mqtt'], 'each restart request is audited');
+});

@@ -70,6 +70,14 @@ export const driveRoutes: AnyRoute[] = [
     audit: { action: 'drive.mode' },
     async handler({ deps, params, body, audit, who }) {
       // Resize first: it has the most ways to fail, and it refuses an attached drive just as setMode does.
+      // The one way the mode can still fail after a resize (a CD-ROM too large for the kernel) is
+      // checked before anything changes, so a refused request changes nothing.
+      const cdromMax = deps.ctx.attachments.info().capabilities.cdrom_max_bytes;
+      if (body.mode === 'cdrom' && body.size !== undefined && body.size > cdromMax) {
+        throw new PiDriveError('too_large', `a CD-ROM can be at most ${cdromMax} bytes (the kernel silently cuts off the rest); nothing was changed`, {
+          size: 'too large for cdrom',
+        });
+      }
       const notes = body.size !== undefined ? (await deps.ctx.drives.resize(params.id, body.size, who)).notes : [];
       if (body.mode !== undefined) {
         await deps.ctx.attachments.setMode(params.id, body.mode);

@@ -73,3 +73,17 @@ test('responses carry no secrets: token lists, users and errors never show hashe
   }
   assert.equal(tb.logs.some((l) => l.includes(token) || l.includes('password-alice')), false, 'nor does the log');
 });
+
+test('PATCH /drives/{id} is all or nothing: a size the requested mode cannot take changes nothing', async (t) => {
+  const tb = await startBridge(t);
+  await makeDrive(tb, 'iso');
+  const refused = await tb.local('/drives/iso', { method: 'PATCH', body: { size: '3G', mode: 'cdrom' } });
+  assert.equal(refused.status, 413, refused.text);
+  assert.ok(refused.body.error.fields.size);
+  const after = await tb.local('/drives/iso');
+  assert.equal(after.body.size_bytes, 1024 * 1024, 'not grown');
+  assert.equal(after.body.mode, 'read_write');
+  const both = await tb.local('/drives/iso', { method: 'PATCH', body: { size: '2M', mode: 'read_only' } });
+  assert.equal(both.status, 200, both.text);
+  assert.deepEqual([both.body.drive.size_bytes, both.body.drive.mode], [2 * 1024 * 1024, 'read_only']);
+});

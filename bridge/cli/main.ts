@@ -2,7 +2,7 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { PiDriveError } from '../core/errors.ts';
 import { VERSION } from '../version.ts';
-import type { CommandSpec, GlobalOptions } from './command.ts';
+import { synopsis, type CommandSpec, type GlobalOptions } from './command.ts';
 import { allCommands } from './commands/index.ts';
 
 const GLOBAL_OPTIONS: ParseArgsOptionsConfig = {
@@ -19,9 +19,9 @@ const GLOBAL_HELP = `Global options:
   -h, --help       help for any command`;
 
 function usage(cmd: CommandSpec): string {
-  const args = cmd.args.map((a) => (a.endsWith('?') ? `[${a.slice(0, -1)}]` : a)).join(' ');
-  const opts = Object.entries(cmd.optionHelp ?? {}).map(([k, v]) => `  --${k} ${v}`);
-  return [`Usage: pidrive ${cmd.name}${args ? ' ' + args : ''}${opts.length ? ' [options]' : ''}`, '', cmd.summary, ...(opts.length ? ['', 'Options:', ...opts] : []), '', GLOBAL_HELP].join('\n');
+  const opts = Object.entries(cmd.optionHelp ?? {}).map(([k, v]) => `  --${k} ${v}${cmd.required?.includes(k) ? '  (required)' : ''}`);
+  const optional = Object.keys(cmd.options).some((o) => !cmd.required?.includes(o));
+  return [`Usage: pidrive ${synopsis(cmd)}${optional ? ' [options]' : ''}`, '', cmd.summary, ...(opts.length ? ['', 'Options:', ...opts] : []), '', GLOBAL_HELP].join('\n');
 }
 
 function overview(prefix: string): string {
@@ -64,10 +64,12 @@ function findCommand(words: string[]): { cmd: CommandSpec | null } {
   return { cmd: null };
 }
 
-function fail(err: unknown, json: boolean): number {
+/** With --json stdout carries exactly one JSON document; help for a usage error goes to stderr either way. */
+function fail(err: unknown, json: boolean, help?: string): number {
   const e = err instanceof PiDriveError ? err : new PiDriveError('internal', err instanceof Error ? err.message : String(err));
   if (json) process.stdout.write(JSON.stringify(e.toJSON()) + '\n');
   else process.stderr.write(`pidrive: ${e.message}\n`);
+  if (help) process.stderr.write(`\n${help}\n`);
   return e.exitCode;
 }
 
@@ -81,8 +83,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(overview(words[0] ?? '') + '\n');
       return 0;
     }
-    process.stdout.write(overview(words.length && allCommands.some((c) => c.name.startsWith(words[0]! + ' ')) ? words[0]! : '') + '\n');
-    return fail(new PiDriveError('bad_request', words.length ? `unknown command "${words.join(' ')}"` : 'no command given'), json);
+    const group = words.length && allCommands.some((c) => c.name.startsWith(words[0]! + ' ')) ? words[0]! : '';
+    return fail(new PiDriveError('bad_request', words.length ? `unknown command "${words.join(' ')}"` : 'no command given'), json, overview(group));
   }
   // Drop the command words and parse the rest strictly.
   const commandIndexes = new Set(positional.slice(0, cmd.name.split(' ').length).map((p) => p.index));
@@ -91,7 +93,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...cmd.options }, allowPositionals: true, strict: true });
   } catch (err) {
-    return fail(new PiDriveError('bad_request', `${(err as Error).message}\n\n${usage(cmd)}`), json);
+    return fail(new PiDriveError('bad_request', (err as Error).message), json, usage(cmd));
   }
   const { values, positionals } = parsed;
   if (values.help) {
@@ -100,7 +102,12 @@ export async function main(argv: string[]): Promise<number> {
   }
   const required = cmd.args.filter((a) => !a.endsWith('?'));
   if (positionals.length < required.length || positionals.length > cmd.args.length) {
-    return fail(new PiDriveError('bad_request', `expected ${cmd.args.join(' ') || 'no arguments'}\n\n${usage(cmd)}`), json);
+    return fail(new PiDriveError('bad_request', `expected ${cmd.args.join(' ') || 'no arguments'}`), json, usage(cmd));
+  }
+  const missing = (cmd.required ?? []).filter((o) => values[o] === undefined);
+  if (missing.length) {
+    const fields = Object.fromEntries(missing.map((o) => [o, 'required']));
+    return fail(new PiDriveError('bad_request', missing.map((o) => `--${o} is required`).join('; '), fields), json, usage(cmd));
   }
   const args = Object.fromEntries(cmd.args.map((a, i) => [a.replace(/\?$/, ''), positionals[i]]));
   const globals: GlobalOptions = {

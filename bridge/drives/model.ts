@@ -51,6 +51,8 @@ export const Drive = DriveRecord.omit({ file: true }).extend({
   path: z.string(),
   allocated_bytes: z.number().int().nonnegative(),
   available: z.boolean(),
+  /** Why the image cannot be used now (its pool is down or gone, or the file is missing); null when available. */
+  unavailable_reason: z.string().nullable(),
   host_connected: z.boolean(),
   host_writing: z.boolean(),
   host_idle_s: z.number().nonnegative().nullable(),

@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger.ts';
 import { allocatedBytes } from '../core/sparse.ts';
 import type { Store } from '../store/database.ts';
 import type { EventsRepo } from '../store/events-repo.ts';
-import type { PoolRegistry } from '../pools/registry.ts';
+import { requireAvailable, type Pool, type PoolRegistry } from '../pools/registry.ts';
 import { checkFormatSpec, copySparse, detectLayout, formatImage, growMbrPartition } from './image.ts';
 import { CreateDriveInput, ImportDriveInput } from './inputs.ts';
 import { DriveRecord, type Drive, type DriveBackupInfo, type DriveMode, type HostState } from './model.ts';
@@ -77,7 +77,7 @@ export class DriveService {
 
   /** The image's absolute path, checked to lie inside its pool; refused while the pool is unavailable. */
   imagePath(drive: DriveRecord): string {
-    const pool = this.#pools.requireAvailable(drive.pool);
+    const pool = requireAvailable(this.#pools.ofDrive(drive.pool));
     return pathInPool(pool.path, drive.file, 'file');
   }
 
@@ -121,6 +121,10 @@ export class DriveService {
       throw new PiDriveError('bad_request', `${spec.from} does not exist or cannot be read`, { from: 'not found' });
     }
     if (!stat.isFile()) throw new PiDriveError('bad_request', `${spec.from} is not a regular file`, { from: 'not a file' });
+    // No pool can hold the data directory, so only a copy could reach the database and secrets.
+    if (spec.mode === 'copy' && this.#pools.isPrivate(fs.realpathSync(source))) {
+      throw new PiDriveError('forbidden', `${spec.from} is one of the bridge's own files in its data directory`, { from: 'inside the data directory' });
+    }
     if (stat.size === 0 || stat.size % 512 !== 0) {
       throw new PiDriveError('bad_request', `${spec.from} is ${stat.size} bytes; an image must be a non-empty multiple of 512 bytes`, { from: 'bad size' });
     }
@@ -200,7 +204,7 @@ export class DriveService {
     if (bytes < drive.size_bytes) throw new PiDriveError('bad_request', 'drives only grow: shrinking would cut off data', { size: 'smaller than the drive' });
     if (bytes === drive.size_bytes) return { drive: this.#toView(drive), notes: ['size unchanged'] };
     const file = this.imagePath(drive);
-    this.#pools.requireSpace(this.#pools.get(drive.pool), bytes - drive.size_bytes, 'growing the drive');
+    this.#pools.requireSpace(this.#pools.ofDrive(drive.pool), bytes - drive.size_bytes, 'growing the drive');
     this.#beginOp(id, 'resize', drive.pool, null, drive.file, { size_bytes: bytes });
     const notes = this.#applyGrow(file, bytes, drive);
     this.#store.db.transaction(() => {
@@ -232,14 +236,15 @@ export class DriveService {
   async remove(id: string, options: { force?: boolean }, who: Actor): Promise<{ removed_file: boolean }> {
     const drive = this.get(id);
     if (drive.attached) throw new PiDriveError('conflict', `drive "${id}" is attached; detach it first`, { id: 'attached' });
-    const pool = this.#pools.get(drive.pool);
+    const pool = this.#pools.ofDrive(drive.pool);
     let file: string | null = null;
     if (pool.available) {
       file = pathInPool(pool.path, drive.file, 'file');
       if (!fs.existsSync(file)) file = null;
     }
     if (!file && !options.force) {
-      throw new PiDriveError('conflict', `the image of "${id}" is missing${pool.available ? '' : ` (pool "${pool.name}": ${pool.reason})`}; use --force to unregister it`, { id: 'image missing' });
+      const why = pool.available ? `the image of "${id}" is missing` : `pool "${pool.name}" of drive "${id}" is unavailable (${pool.reason})`;
+      throw new PiDriveError('conflict', `${why}; use --force to unregister it`, { id: pool.available ? 'image missing' : 'pool unavailable' });
     }
     const deleteFile = file !== null && drive.source !== 'referenced';
     this.#beginOp(id, 'remove', drive.pool, null, drive.file, { delete_file: deleteFile });
@@ -278,7 +283,10 @@ export class DriveService {
     const fixed: string[] = [];
     const ops = this.#store.db.prepare('SELECT * FROM drive_ops').all() as OpRow[];
     for (const op of ops) fixed.push(this.#recover(op));
-    for (const pool of this.#pools.list()) {
+    const pools = this.#pools.list();
+    const gone = this.list().filter((d) => !pools.some((p) => p.name === d.pool));
+    for (const d of gone) this.#log.warn('pool no longer configured; its drive is unavailable', { pool: d.pool, drive: d.id });
+    for (const pool of pools) {
       if (!pool.available) {
         const affected = this.list().filter((d) => d.pool === pool.name).map((d) => d.id);
         if (affected.length) this.#log.warn('pool unavailable; its drives are unavailable', { pool: pool.name, reason: pool.reason, drives: affected });
@@ -298,7 +306,7 @@ export class DriveService {
   }
 
   #recover(op: OpRow): string {
-    const pool = this.#pools.get(op.pool);
+    const pool = this.#pools.ofDrive(op.pool);
     const details = JSON.parse(op.details) as Record<string, unknown>;
     const inPool = (f: string | null): string | null => (f && pool.available ? pathInPool(pool.path, f, 'file') : null);
     const registered = this.find(op.drive) !== null;
@@ -362,15 +370,15 @@ export class DriveService {
 
   #toView(drive: DriveRecord): Drive {
     const { file, ...rest } = drive;
-    const pool = this.#pools.get(drive.pool);
+    const pool = this.#pools.ofDrive(drive.pool);
     const full = path.join(pool.path, file);
     let allocated = 0;
-    let available = pool.available;
-    if (available) {
+    let reason = unavailableReason(pool);
+    if (!reason) {
       try {
         allocated = allocatedBytes(full);
       } catch {
-        available = false;
+        reason = 'image file missing';
       }
     }
     const host = this.#hostState();
@@ -379,7 +387,8 @@ export class DriveService {
       ...rest,
       path: full,
       allocated_bytes: allocated,
-      available,
+      available: reason === null,
+      unavailable_reason: reason,
       host_connected: attachedHost.host_connected,
       host_writing: attachedHost.host_writing,
       host_idle_s: attachedHost.host_idle_s,
@@ -392,8 +401,16 @@ interface RawRow extends Omit<DriveRecord, 'attached'> {
   attached: number;
 }
 
+/** A row that does not match the model (written by an older, laxer version) is named, not dumped. */
 function fromRow(row: RawRow): DriveRecord {
-  return DriveRecord.parse({ ...row, attached: row.attached === 1 });
+  const parsed = DriveRecord.safeParse({ ...row, attached: row.attached === 1 });
+  if (parsed.success) return parsed.data;
+  const problems = fromZodIssues('internal', parsed.error.issues);
+  throw new PiDriveError('internal', `drive "${row.id}" has an invalid record in the database: ${problems.message}`, problems.fields);
+}
+
+function unavailableReason(pool: Pool): string | null {
+  return pool.available ? null : `pool "${pool.name}" unavailable: ${pool.reason ?? 'unknown reason'}`;
 }
 
 function now(): string {

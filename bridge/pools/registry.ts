@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { PiDriveError } from '../core/errors.ts';
+import { fromZodIssues, PiDriveError } from '../core/errors.ts';
 import { PoolName } from '../drives/model.ts';
+import { isInside } from '../drives/paths.ts';
 import type { Store } from '../store/database.ts';
 
 /**
@@ -34,6 +35,7 @@ const MIGRATIONS = [
 export class PoolRegistry {
   readonly #store: Store;
   readonly #configured: Record<string, { path: string }>;
+  readonly #dataDir: string;
   readonly #localPath: string;
 
   constructor(store: Store, dataDir: string, configured: Record<string, { path: string }>) {
@@ -44,14 +46,21 @@ export class PoolRegistry {
     // The built-in pool lives in the data directory itself, so creating it can never hide a missing mount.
     fs.mkdirSync(this.#localPath, { recursive: true, mode: 0o700 });
     writeMarker(this.#localPath);
+    this.#dataDir = fs.realpathSync(dataDir);
   }
 
   list(): Pool[] {
     const rows = this.#store.db.prepare('SELECT name, path FROM pools ORDER BY name').all() as Array<{ name: string; path: string }>;
     const pools = new Map<string, Pool>();
     pools.set('local', this.#describe('local', this.#localPath, 'builtin'));
-    for (const [name, p] of Object.entries(this.#configured)) if (!pools.has(name)) pools.set(name, this.#describe(name, p.path, 'config'));
-    for (const r of rows) if (!pools.has(r.name)) pools.set(r.name, this.#describe(r.name, r.path, 'cli'));
+    const add = (name: string, dir: string, origin: Pool['origin']): void => {
+      if (pools.has(name)) return;
+      // Checked before #describe, which may write a marker into the directory.
+      const clash = this.#overlap(dir, [...pools.values()]);
+      pools.set(name, clash ? unavailablePool(name, dir, origin, `${dir} ${clash}`) : this.#describe(name, dir, origin));
+    };
+    for (const [name, p] of Object.entries(this.#configured)) add(name, p.path, 'config');
+    for (const r of rows) add(r.name, r.path, 'cli');
     return [...pools.values()];
   }
 
@@ -61,11 +70,26 @@ export class PoolRegistry {
     return pool;
   }
 
+  /**
+   * The pool a drive record names. A pool that was removed from the configuration is reported as
+   * unavailable (at the path it last had) rather than unknown, so its drives can still be listed,
+   * shown and unregistered.
+   */
+  ofDrive(name: string): Pool {
+    const pool = this.list().find((p) => p.name === name);
+    if (pool) return pool;
+    const seen = this.#store.db.prepare('SELECT path FROM configured_pools_seen WHERE name = ?').get(name) as { path: string } | undefined;
+    return unavailablePool(name, seen?.path ?? '', 'config', 'pool no longer configured');
+  }
+
   /** A pool that can take writes now, or a clear refusal naming why. */
   requireAvailable(name: string): Pool {
-    const pool = this.get(name);
-    if (!pool.available) throw new PiDriveError('unavailable', `pool "${name}" is unavailable: ${pool.reason}`, { pool: pool.reason ?? 'unavailable' });
-    return pool;
+    return requireAvailable(this.get(name));
+  }
+
+  /** True for the bridge's own files: inside the data directory but outside the local pool. */
+  isPrivate(file: string): boolean {
+    return isInside(this.#dataDir, file) && !isInside(fs.realpathSync(this.#localPath), file);
   }
 
   requireSpace(pool: Pool, bytes: number, what: string): void {
@@ -78,10 +102,14 @@ export class PoolRegistry {
     }
   }
 
+  /** Validated here, so every caller (API, CLI offline, tests) gets the same refusals. */
   add(input: AddPoolInput): Pool {
-    const { name } = input;
-    if (this.list().some((p) => p.name === name)) throw new PiDriveError('conflict', `pool "${name}" already exists`, { name: 'already exists' });
-    const dir = path.resolve(input.path);
+    const parsed = AddPoolInput.safeParse(input);
+    if (!parsed.success) throw fromZodIssues('bad_request', parsed.error.issues);
+    const { name } = parsed.data;
+    const existing = this.list();
+    if (existing.some((p) => p.name === name)) throw new PiDriveError('conflict', `pool "${name}" already exists`, { name: 'already exists' });
+    const dir = path.resolve(parsed.data.path);
     let stat: fs.Stats;
     try {
       stat = fs.statSync(dir);
@@ -89,6 +117,8 @@ export class PoolRegistry {
       throw new PiDriveError('bad_request', `${dir} does not exist; create or mount it first`, { path: 'does not exist' });
     }
     if (!stat.isDirectory()) throw new PiDriveError('bad_request', `${dir} is not a directory`, { path: 'not a directory' });
+    const clash = this.#overlap(dir, existing);
+    if (clash) throw new PiDriveError('bad_request', `${dir} ${clash}; a pool must be a directory of its own`, { path: clash });
     try {
       writeMarker(dir);
     } catch (err) {
@@ -98,9 +128,26 @@ export class PoolRegistry {
     return this.get(name);
   }
 
+  /**
+   * Why `dir` cannot be a pool beside `others`, or null. A pool holding the data directory would
+   * let its database and secrets be imported and served to the USB host; two overlapping pools
+   * would let one image be registered twice.
+   */
+  #overlap(dir: string, others: Pool[]): string | null {
+    const real = realOrResolved(dir);
+    if (real === this.#dataDir) return 'is the data directory';
+    if (isInside(real, this.#dataDir)) return 'contains the data directory';
+    if (isInside(this.#dataDir, real)) return 'lies inside the data directory';
+    for (const p of others) {
+      const other = realOrResolved(p.path);
+      if (isInside(other, real) || isInside(real, other)) return `overlaps pool "${p.name}"`;
+    }
+    return null;
+  }
+
   #describe(name: string, dir: string, origin: Pool['origin']): Pool {
     const base = { name, path: dir, origin };
-    const unavailable = (reason: string): Pool => ({ ...base, available: false, reason, free_bytes: null, total_bytes: null });
+    const unavailable = (reason: string): Pool => unavailablePool(name, dir, origin, reason);
     try {
       if (!fs.statSync(dir).isDirectory()) return unavailable(`${dir} is not a directory`);
     } catch {
@@ -126,6 +173,23 @@ export class PoolRegistry {
 
   #remember(name: string, dir: string): void {
     this.#store.db.prepare('INSERT OR IGNORE INTO configured_pools_seen (name, path) VALUES (?, ?)').run(name, dir);
+  }
+}
+
+export function requireAvailable(pool: Pool): Pool {
+  if (!pool.available) throw new PiDriveError('unavailable', `pool "${pool.name}" is unavailable: ${pool.reason}`, { pool: pool.reason ?? 'unavailable' });
+  return pool;
+}
+
+function unavailablePool(name: string, dir: string, origin: Pool['origin'], reason: string): Pool {
+  return { name, path: dir, origin, available: false, reason, free_bytes: null, total_bytes: null };
+}
+
+function realOrResolved(dir: string): string {
+  try {
+    return fs.realpathSync(dir);
+  } catch {
+    return path.resolve(dir);
   }
 }
 

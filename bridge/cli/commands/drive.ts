@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { CreateDriveInput } from '../../drives/inputs.ts';
 import type { Drive } from '../../drives/model.ts';
 import { formatBytes } from '../../pools/registry.ts';
@@ -18,7 +19,7 @@ function table(drives: Drive[]): string {
     d.label ?? '',
     d.mode,
     d.attached ? 'attached' : 'detached',
-    d.pool + (d.available ? '' : ' (unavailable)'),
+    d.pool + (d.available ? '' : ` (${d.unavailable_reason ?? 'unavailable'})`),
   ]);
   const head = ['ID', 'SIZE', 'ALLOCATED', 'FS', 'LABEL', 'MODE', 'STATE', 'POOL'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
@@ -33,14 +34,29 @@ function details(d: Drive): string {
 
 const str = (o: OptionValues, k: string): string | undefined => o[k] as string | undefined;
 
+/** What `drive rm` did with the image, told from the drive as it was just before. */
+interface Removed {
+  id: string;
+  removed_file: boolean;
+  image: 'deleted' | 'kept' | 'missing';
+  reason: string | null;
+}
+
+function removedText(r: Removed): string {
+  if (r.image === 'deleted') return `removed drive ${r.id} and its image`;
+  if (r.image === 'kept') return `removed drive ${r.id}; its referenced image was kept`;
+  return `removed drive ${r.id}; no image was deleted (${r.reason ?? 'image unavailable'})`;
+}
+
 export const commands: CommandSpec[] = [
   {
     name: 'drive create',
     summary: 'create a sparse drive image, formatted',
     args: ['ID'],
     options: { size: { type: 'string' }, fs: { type: 'string' }, label: { type: 'string' }, partition: { type: 'string' }, pool: { type: 'string' } },
+    required: ['size'],
     optionHelp: {
-      size: 'SIZE       required: 64M, 32G, 500MiB, 1.5GiB (K/M/G/T binary, KB/MB/GB decimal)',
+      size: 'SIZE       64M, 32G, 500MiB, 1.5GiB (K/M/G/T binary, KB/MB/GB decimal)',
       fs: 'fat32|exfat|none   default fat32',
       label: 'L         volume label (FAT32: 11 characters, exFAT: 15)',
       partition: 'mbr|none   default mbr (one partition at 1 MiB), none for --fs none',
@@ -49,7 +65,7 @@ export const commands: CommandSpec[] = [
     async run({ args, options, globals }) {
       const body = {
         id: args.ID,
-        size: str(options, 'size') ?? '',
+        size: str(options, 'size')!,
         ...(options.fs !== undefined && { fs: options.fs }),
         ...(options.label !== undefined && { label: options.label }),
         ...(options.partition !== undefined && { partition: options.partition }),
@@ -68,6 +84,7 @@ export const commands: CommandSpec[] = [
     summary: 'adopt an existing image or ISO (copied sparse, or referenced where it lies in a pool)',
     args: ['ID'],
     options: { from: { type: 'string' }, mode: { type: 'string' }, cdrom: { type: 'boolean' }, pool: { type: 'string' } },
+    required: ['from'],
     optionHelp: {
       from: 'PATH       the image or ISO file',
       mode: 'copy|reference   default copy; reference needs the file inside a pool',
@@ -76,8 +93,9 @@ export const commands: CommandSpec[] = [
     },
     async run({ args, options, globals }) {
       const body = {
-        id: args.ID ?? '',
-        from: str(options, 'from') ?? '',
+        id: args.ID!,
+        // Resolved here: the running bridge has its own working directory.
+        from: path.resolve(str(options, 'from')!),
         ...(options.mode !== undefined && { mode: options.mode as 'copy' | 'reference' }),
         ...(options.cdrom !== undefined && { cdrom: options.cdrom as boolean }),
         ...(options.pool !== undefined && { pool: str(options, 'pool') }),
@@ -123,10 +141,11 @@ export const commands: CommandSpec[] = [
     summary: 'grow a drive (never shrinks); the partition grows with it',
     args: ['ID'],
     options: { size: { type: 'string' } },
+    required: ['size'],
     optionHelp: { size: 'SIZE       the new, larger size' },
     async run({ args, options, globals }) {
       const id = args.ID!;
-      const size = str(options, 'size') ?? '';
+      const size = str(options, 'size')!;
       return viaBridgeOrOffline(
         globals,
         (req) => req<{ drive: Drive; notes: string[] }>('PATCH', `/drives/${encodeURIComponent(id)}`, { size }),
@@ -147,13 +166,16 @@ export const commands: CommandSpec[] = [
     async run({ args, options, globals }) {
       const id = args.ID!;
       const force = options.force === true;
-      return viaBridgeOrOffline(
+      const apiPath = `/drives/${encodeURIComponent(id)}`;
+      const { before, removed_file } = await viaBridgeOrOffline(
         globals,
-        (req) => req<{ removed_file: boolean }>('DELETE', `/drives/${encodeURIComponent(id)}${force ? '?force=true' : ''}`),
-        (ctx) => ctx.drives.remove(id, { force }, LOCAL),
-      ).then((r) => ({ id, ...r }));
+        async (req) => ({ before: await req<Drive>('GET', apiPath), ...(await req<{ removed_file: boolean }>('DELETE', `${apiPath}${force ? '?force=true' : ''}`)) }),
+        async (ctx) => ({ before: ctx.drives.view(id), ...(await ctx.drives.remove(id, { force }, LOCAL)) }),
+      );
+      const image = removed_file ? 'deleted' : before.available ? 'kept' : 'missing';
+      return { id, removed_file, image, reason: before.unavailable_reason } satisfies Removed;
     },
-    human: (r) => `removed drive ${(r as { id: string }).id}${(r as { removed_file: boolean }).removed_file ? ' and its image' : ' (image kept)'}`,
+    human: (r) => removedText(r as Removed),
   },
   ...(['attach', 'detach', 'eject'] as const).map(
     (action): CommandSpec => ({

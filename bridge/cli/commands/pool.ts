@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { formatBytes, type Pool } from '../../pools/registry.ts';
 import type { CommandSpec } from '../command.ts';
 import { viaBridgeOrOffline } from '../offline.ts';
@@ -9,7 +10,8 @@ export const commands: CommandSpec[] = [
     args: ['NAME', 'PATH'],
     options: {},
     async run({ args, globals }) {
-      const body = { name: args.NAME!, path: args.PATH! };
+      // Resolved here: the running bridge has its own working directory.
+      const body = { name: args.NAME!, path: path.resolve(args.PATH!) };
       return viaBridgeOrOffline(globals, (req) => req<Pool>('POST', '/pools', body), async (ctx) => ctx.pools.add(body));
     },
     human: (r) => `added pool ${(r as Pool).name} at ${(r as Pool).path}`,

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
+import { optionUsage, synopsis } from '../bridge/cli/command.ts';
 import { allCommands } from '../bridge/cli/commands/index.ts';
 import { ConfigSchema } from '../bridge/config/schema.ts';
 
@@ -40,7 +41,11 @@ function typeName(schema: AnySchema): string {
   }
 }
 
-function walk(schema: AnySchema, key: string, envPath: string[], rows: Row[], inheritedDescription?: string): void {
+/**
+ * `envPath` is the variable's path so far as the loader reads it (`<NAME>` standing for a map key),
+ * or null inside a list, whose elements no variable can reach.
+ */
+function walk(schema: AnySchema, key: string, envPath: string[] | null, rows: Row[], inheritedDescription?: string): void {
   let s = schema;
   let defaultValue: unknown;
   let description = describe(s) ?? inheritedDescription;
@@ -54,17 +59,17 @@ function walk(schema: AnySchema, key: string, envPath: string[], rows: Row[], in
   }
   const def = s._zod.def as { type: string; shape?: Record<string, AnySchema>; valueType?: AnySchema; element?: AnySchema };
   if (def.type === 'object' && def.shape) {
-    for (const [k, v] of Object.entries(def.shape)) walk(v, key ? `${key}.${k}` : k, [...envPath, k], rows);
+    for (const [k, v] of Object.entries(def.shape)) walk(v, key ? `${key}.${k}` : k, envPath && [...envPath, k], rows);
     return;
   }
   if (def.type === 'record' && def.valueType) {
     rows.push({ key, type: 'map', defaultValue: '', env: '', description: description ?? '' });
-    walk(def.valueType, `${key}.<name>`, [], rows);
+    walk(def.valueType, `${key}.<name>`, envPath && [...envPath, '<name>'], rows);
     return;
   }
   if (def.type === 'array' && def.element && (def.element._zod.def as { type: string }).type === 'object') {
     rows.push({ key, type: 'list', defaultValue: '', env: '', description: description ?? '' });
-    walk(def.element, `${key}[]`, [], rows);
+    walk(def.element, `${key}[]`, null, rows);
     return;
   }
   const computed = /default:/.test(description ?? '');
@@ -72,7 +77,7 @@ function walk(schema: AnySchema, key: string, envPath: string[], rows: Row[], in
     key,
     type: typeName(s),
     defaultValue: defaultValue === undefined || computed ? '' : `\`${JSON.stringify(defaultValue)}\``,
-    env: envPath.length >= 2 ? `\`PIDRIVE_${envPath.map((p) => p.toUpperCase()).join('__')}\`` : '',
+    env: envPath && envPath.length >= 2 ? `\`PIDRIVE_${envPath.map((p) => p.toUpperCase()).join('__')}\`` : '',
     description: description ?? '',
   });
 }
@@ -88,14 +93,8 @@ export function configTable(): string {
 export function cliReference(): string {
   const lines = ['| command | what it does |', '|---|---|'];
   for (const c of allCommands) {
-    const args = c.args.map((a) => (a.endsWith('?') ? `[${a.slice(0, -1)}]` : a)).join(' ');
-    const opts = Object.keys(c.options)
-      .map((o) => {
-        const meta = /^\S+/.exec(c.optionHelp?.[o] ?? '')?.[0];
-        return `[--${o}${meta ? ` ${meta}` : ''}]`;
-      })
-      .join(' ');
-    const usage = `pidrive ${[c.name, args, opts].filter(Boolean).join(' ')}`;
+    const optional = Object.keys(c.options).filter((o) => !c.required?.includes(o));
+    const usage = `pidrive ${[synopsis(c), ...optional.map((o) => `[${optionUsage(c, o)}]`)].join(' ')}`;
     lines.push(`| \`${usage.replace(/\|/g, '\\|')}\` | ${c.summary.replace(/\|/g, '\\|')} |`);
   }
   return lines.join('\n');

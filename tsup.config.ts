@@ -8,5 +8,5 @@ export default defineConfig({
   outDir: 'dist',
   clean: true,
   sourcemap: true,
-  banner: { js: '#!/usr/bin/env node' },
+  // No shebang banner: esbuild keeps the one bridge/cli/main.ts starts with, and a second is a SyntaxError.
 });

@@ -20,9 +20,10 @@ export function isLocal(req: IncomingMessage): boolean {
 
 /**
  * The principal behind a request, null when it carries no credentials, or unauthorized when the
- * credentials are wrong, expired or revoked. A bearer token wins over a cookie.
+ * credentials are wrong, expired or revoked. A bearer token wins over a cookie. `touch: false`
+ * re-checks a session without counting as the user's activity.
  */
-export function principalOf(req: IncomingMessage, auth: AuthService): Principal | null {
+export function principalOf(req: IncomingMessage, auth: AuthService, touch = true): Principal | null {
   if (isLocal(req)) return LOCAL_ADMIN;
   const header = req.headers.authorization;
   if (header !== undefined) {
@@ -31,7 +32,7 @@ export function principalOf(req: IncomingMessage, auth: AuthService): Principal 
     return auth.bearer(match[1]!);
   }
   const cookie = readCookie(req.headers.cookie, SESSION_COOKIE);
-  if (cookie) return auth.session(cookie);
+  if (cookie) return auth.session(cookie, touch);
   return null;
 }
 

@@ -118,7 +118,7 @@ export class WsHub {
       principal,
       reauth: () => {
         try {
-          return principalOf({ headers, socket: req.socket } as IncomingMessage, this.#deps.auth);
+          return principalOf({ headers, socket: req.socket } as IncomingMessage, this.#deps.auth, false);
         } catch {
           return null;
         }

@@ -134,8 +134,8 @@ export class AuthService {
   }
 
   /** Session cookie → principal; the role is read fresh, so a demotion takes effect at once. */
-  session(secret: string): Principal {
-    const s = this.sessions.resume(secret);
+  session(secret: string, touch = true): Principal {
+    const s = this.sessions.resume(secret, touch);
     const user = this.users.byId(s.userId);
     if (!user) throw new PiDriveError('unauthorized', 'not logged in (the user was removed)');
     return {

@@ -54,8 +54,11 @@ export class SessionStore {
     return { secret, csrf: row.csrf, expiresAt: row.expires_at };
   }
 
-  /** The live session behind a cookie secret; an expired one is deleted and refused. */
-  resume(secret: string): { hash: string; userId: string; csrf: string } {
+  /**
+   * The live session behind a cookie secret; an expired one is deleted and refused. `touch: false`
+   * checks without counting as activity (a WebSocket's periodic re-check is not the user).
+   */
+  resume(secret: string, touch = true): { hash: string; userId: string; csrf: string } {
     const hash = secretHash(secret);
     const row = this.#store.db.prepare('SELECT * FROM sessions WHERE hash = ?').get(hash) as SessionRow | undefined;
     if (!row) throw new PiDriveError('unauthorized', 'not logged in (no such session)');
@@ -65,7 +68,7 @@ export class SessionStore {
       this.close(hash);
       throw new PiDriveError('unauthorized', 'the session expired; log in again');
     }
-    if (now - Date.parse(row.last_seen_at) >= TOUCH_RESOLUTION_MS) {
+    if (touch && now - Date.parse(row.last_seen_at) >= TOUCH_RESOLUTION_MS) {
       this.#store.db.prepare('UPDATE sessions SET last_seen_at = ? WHERE hash = ?').run(new Date(now).toISOString(), hash);
     }
     return { hash, userId: row.user_id, csrf: row.csrf };

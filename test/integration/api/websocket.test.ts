@@ -174,3 +174,22 @@ test("another user's new drive does not stay on a viewer's stream", async (t) =>
   viewer.ws.close();
   owner.ws.close();
 });
+
+test('an open WebSocket does not keep its session alive past the idle limit', async (t) => {
+  const tb = await startBridge(t, { auth: { session_idle_minutes: 10 } });
+  await tb.local('/users', { method: 'POST', body: { name: 'alice', password: 'password-alice' } });
+  await tb.local('/users', { method: 'POST', body: { name: 'bob', password: 'password-bob', role: 'viewer' } });
+  const login = await tb.http('/session', { method: 'POST', body: { name: 'alice', password: 'password-alice' } });
+  const cookie = String(login.headers['set-cookie']![0]).split(';')[0]!;
+  const browser = await connect(tb, { cookie });
+  await browser.next((m) => m.topic === 'bridge/info');
+  const closed = once(browser.ws, 'close');
+  // Re-checks (here set off by credential changes) while the user does nothing.
+  for (let minute = 0; minute < 12; minute += 3) {
+    tb.clock.advance(3 * 60_000);
+    await tb.local('/users/bob', { method: 'PATCH', body: { role: 'viewer' } });
+  }
+  const [code] = (await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('still open: the re-checks kept the session alive')), 2000))])) as [number];
+  assert.equal(code, 4401, 'the idle session ended and its stream with it');
+  assert.equal((await tb.http('/session', { cookie })).status, 401);
+});

@@ -8,6 +8,7 @@ const Health = z.object({ status: z.literal('ok') });
 /** The MQTT `bridge/info` payload plus the bridge id and the MQTT link state. */
 export const BridgeInfo = BridgeInfoPayload.extend({
   id: z.string(),
+  host_write_rate_bps: z.number().nonnegative().describe('bytes per second the USB host writes, over the last samples (live; not in the retained MQTT message, which would be stale)'),
   mqtt: z.object({ connected: z.boolean() }).nullable().describe('null while the MQTT extension is not running'),
 });
 export type BridgeInfo = z.infer<typeof BridgeInfo>;
@@ -16,13 +17,15 @@ export type BridgeInfo = z.infer<typeof BridgeInfo>;
 export function bridgeInfo(deps: ApiDeps, principal: Principal): BridgeInfo {
   const { ctx } = deps;
   const mqtt = deps.mqttStatus();
+  const host = ctx.attachments.hostState();
   return {
     id: ctx.config.bridge.id,
+    host_write_rate_bps: host.write_rate_bps,
     ...bridgeInfoPayload({
       version: ctx.version,
       gadget: ctx.attachments.info(),
       drives: deps.auth.visible(principal, ctx.drives.list()),
-      host: ctx.attachments.hostState(),
+      host,
       broker: ctx.config.mqtt.url === '' ? 'embedded' : 'external',
     }),
     mqtt: mqtt ? { connected: mqtt.connected } : null,

@@ -99,6 +99,7 @@ test('GET /bridge reports id, version, gadget, host and MQTT state', async (t) =
   assert.ok(res.body.slots >= 1 && res.body.slots <= res.body.max_luns);
   assert.equal(typeof res.body.version, 'string');
   assert.equal(typeof res.body.host_connected, 'boolean');
+  assert.equal(res.body.host_write_rate_bps, 0, 'no host writes to a simulated gadget');
   assert.equal(res.body.broker, 'embedded');
   assert.notEqual(res.body.mqtt, null);
   assert.equal(typeof res.body.mqtt.connected, 'boolean');

@@ -127,18 +127,23 @@ async function main(): Promise<void> {
       await fh.close();
     })();
     let seen: any = null;
+    let info: any = null;
+    // The rate covers the last sample only; it is watched while the writer still runs.
+    let maxRate = 0;
     const deadline = performance.now() + 20000;
-    while (!seen && performance.now() < deadline) {
+    while ((!seen || maxRate === 0) && performance.now() < deadline) {
       const d = await drive('disk1');
-      if (d.host_writing) seen = d;
-      else await sleep(100);
+      info = await bridge.ok('GET', '/bridge');
+      maxRate = Math.max(maxRate, info.host_write_rate_bps);
+      if (d.host_writing) seen ??= d;
+      await sleep(100);
     }
-    const info = await bridge.ok('GET', '/bridge');
     stop = true;
     await writer;
     writesStoppedAt = (await eventsSince(0)).at(-1)?.id ?? 0;
     assert(seen, `host_writing never became true while ${written} bytes were written`);
-    return { written, drive: { host_writing: seen.host_writing, host_connected: seen.host_connected, host_idle_s: seen.host_idle_s }, bridge_host_writing: info.host_writing };
+    assert(maxRate > 0, 'GET /bridge never showed a write rate while the host wrote');
+    return { written, drive: { host_writing: seen.host_writing, host_connected: seen.host_connected, host_idle_s: seen.host_idle_s }, bridge_host_writing: info.host_writing, max_write_rate_bps: maxRate };
   });
 
   await report.check(CHECKS.hostIdle, async () => {

@@ -41,6 +41,8 @@ export function sourceOf(req: Request): string {
   return isLocal(req) ? 'socket' : (req.ip ?? req.socket.remoteAddress ?? 'unknown');
 }
 
+export const RESPONSE_DRIFT = 'response does not match its schema';
+
 function handle(deps: ApiDeps, route: AnyRoute) {
   return async (req: Request, res: Response): Promise<void> => {
     const principal = route.access === 'public' ? optionalPrincipal(req, deps) : requirePrincipal(req, deps.auth);
@@ -78,6 +80,12 @@ function handle(deps: ApiDeps, route: AnyRoute) {
         source,
         details: call.audit.details,
       });
+    }
+    // The OpenAPI document promises these shapes; a drift is a bug to see in the log (and in the
+    // tests, which fail on this line), not a reason to withhold the answer.
+    const shape = result !== undefined && route.response ? route.response.safeParse(result) : null;
+    if (shape && !shape.success) {
+      deps.ctx.log.error(RESPONSE_DRIFT, { route: `${route.method.toUpperCase()} ${route.path}`, issues: shape.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`) });
     }
     if (result === undefined) res.status(204).end();
     else res.status(route.status ?? 200).json(result);

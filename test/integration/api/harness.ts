@@ -1,6 +1,8 @@
+import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { RESPONSE_DRIFT } from '../../../bridge/api/app.ts';
 import { ApiExtension } from '../../../bridge/api/extension.ts';
 import { createBackup } from '../../../bridge/backup/index.ts';
 import { ConfigSchema, type Config, type ConfigInput } from '../../../bridge/config/schema.ts';
@@ -143,6 +145,14 @@ function testBridge(context: BridgeContext, logs: string[], clock: ReturnType<ty
   return tb;
 }
 
+/** Every answer a test receives must match the response schema its route declares (and the OpenAPI document shows). */
+function failOnResponseDrift(t: TestContext, logs: string[]): void {
+  t.after(() => {
+    const drift = logs.filter((l) => l.includes(RESPONSE_DRIFT));
+    assert.deepEqual(drift, [], 'responses that do not match their schema');
+  });
+}
+
 /**
  * A real bridge (controller, simulated gadget, API on 127.0.0.1 port 0, control socket) on a
  * fresh data directory, stopped when the test ends.
@@ -155,6 +165,7 @@ export async function startBridge(t: TestContext, config: ConfigInput = {}): Pro
   const bridge = new Bridge({ config: testConfig(config), dataDir, log, clock, onRestartRequested: () => {} });
   await bridge.start();
   t.after(() => bridge.stop());
+  failOnResponseDrift(t, logs);
   return testBridge(bridge.context, logs, clock);
 }
 
@@ -184,6 +195,7 @@ export async function startBridgeWithBackup(t: TestContext, config: ConfigInput 
     for (const e of [...extensions].reverse()) await e.stop();
     store.close();
   });
+  failOnResponseDrift(t, logs);
   return testBridge(context, logs, clock);
 }
 

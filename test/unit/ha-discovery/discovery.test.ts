@@ -126,3 +126,33 @@ test('ownsConfig recognises this bridge by its topics and nothing else', () => {
   assert.equal(ownsConfig(topics, '[1]'), false);
   assert.equal(ownsConfig(topics, JSON.stringify({ state_topic: 'zigbee2mqtt/lamp' })), false);
 });
+
+/**
+ * The fields Home Assistant judges, written out literally for every entity (the integration tests
+ * build their expectations with this code, so a unit slip would pass there unnoticed).
+ */
+test('every entity has exactly the pinned device class, unit, state class, category and template', () => {
+  const pinned = (message: { topic: string; payload: string }) => {
+    const p = parse(message.payload);
+    return [message.topic.split('/')[3], p.device_class, p.unit_of_measurement, p.state_class, p.entity_category, p.value_template].map((v) => v ?? '-').join(' | ');
+  };
+  assert.deepEqual([...driveDiscovery(ctx(), 'drive1'), ...bridgeDiscovery(ctx())].map(pinned), [
+    "attached | - | - | - | - | {{ 'ON' if value_json.attached else 'OFF' }}",
+    "host_connected | connectivity | - | - | - | {{ 'ON' if value_json.host_connected else 'OFF' }}",
+    "host_writing | running | - | - | - | {{ 'ON' if value_json.host_writing else 'OFF' }}",
+    'size | data_size | GiB | - | diagnostic | {{ (value_json.size_bytes / 1073741824) | round(2) }}',
+    'allocated | data_size | GiB | measurement | - | {{ (value_json.allocated_bytes / 1073741824) | round(2) }}',
+    "last_backup | timestamp | - | - | - | {{ value_json.last_backup if value_json.last_backup else 'None' }}",
+    "last_backup_size | data_size | MiB | - | - | {{ (value_json.last_backup_bytes / 1048576) | round(1) if value_json.last_backup_bytes is not none else 'None' }}",
+    "suspicious_change | problem | - | - | - | {{ 'ON' if value_json.suspicious_change else 'OFF' }}",
+    'backup | - | - | - | - | -',
+    'eject | - | - | - | - | -',
+    'mode | - | - | - | config | {{ value_json.mode }}',
+    "backup_event | - | - | - | - | {{ value if value_json.event_type in ['backup_started', 'backup_completed', 'backup_failed'] else '' }}",
+    "host_event | - | - | - | - | {{ value if value_json.event_type in ['host_connected', 'host_disconnected', 'host_idle'] else '' }}",
+    'connection | connectivity | - | - | diagnostic | {{ value_json.state }}',
+    'version | - | - | - | diagnostic | {{ value_json.version }}',
+    'attached_drives | - | - | measurement | - | {{ value_json.attached_drives }}',
+    'restart | restart | - | - | config | -',
+  ]);
+});

@@ -21,8 +21,15 @@ export interface BridgeContext {
   readonly pools: PoolRegistry;
   readonly drives: DriveService;
   readonly attachments: AttachmentControl;
-  /** Asks the daemon to shut down and start again (the HA "Restart" button; systemd restarts it). */
-  readonly requestRestart: () => void;
+  /** The HA "Restart" button and the `restart` request. */
+  readonly restart: RestartControl;
+}
+
+export interface RestartControl {
+  /** Throws (naming the problem) when a restart now would be refused, e.g. an invalid configuration. */
+  check(): void;
+  /** Stops the bridge and starts it again with the configuration read anew. */
+  request(): void;
 }
 
 /**

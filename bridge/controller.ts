@@ -8,7 +8,7 @@ import { EventsRepo } from './store/events-repo.ts';
 import { PoolRegistry } from './pools/registry.ts';
 import { DriveService } from './drives/service.ts';
 import { createGadget } from './gadget/index.ts';
-import type { BridgeContext, Extension } from './context.ts';
+import type { BridgeContext, Extension, RestartControl } from './context.ts';
 import { VERSION } from './version.ts';
 import { ApiExtension } from './api/extension.ts';
 import { MqttExtension } from './mqtt/extension.ts';
@@ -19,8 +19,8 @@ export interface BridgeOptions {
   dataDir: string;
   log: Logger;
   clock?: Clock;
-  /** Called when an extension asks for a restart (the HA "Restart" button); `pidrive start` restarts in process. */
-  onRestartRequested: () => void;
+  /** How a restart is checked and done (`pidrive start` restarts in process). */
+  restart: RestartControl;
 }
 
 /**
@@ -57,7 +57,7 @@ export class Bridge {
         pools,
         drives,
         attachments: gadget.attachments,
-        requestRestart: options.onRestartRequested,
+        restart: options.restart,
       };
       const backup = createBackup({ config, dataDir, log: log.child({ module: 'backup' }), bus, clock, store, events, drives, attachments: gadget.attachments });
       drives.setViewSources({ hostState: () => gadget.attachments.hostState(), backupInfo: (id) => backup.backup.driveBackupInfo(id) });
@@ -76,7 +76,13 @@ export class Bridge {
     const fixed = drives.reconcile();
     log.info('bridge starting', { version: VERSION, bridge_id: this.context.config.bridge.id, data_dir: this.context.dataDir, reconciled: fixed.length });
     for (const ext of this.#extensions) {
-      await ext.start();
+      try {
+        await ext.start();
+      } catch (err) {
+        // What it opened before failing (a socket, a timer) would keep the process alive with no bridge.
+        await this.#stopOne(ext);
+        throw err;
+      }
       this.#started.push(ext);
       log.debug('extension started', { extension: ext.name });
     }
@@ -87,16 +93,18 @@ export class Bridge {
   }
 
   async stop(): Promise<void> {
-    for (const ext of this.#started.reverse()) {
-      try {
-        await ext.stop();
-      } catch (err) {
-        this.context.log.error('extension failed to stop', { extension: ext.name, err });
-      }
-    }
+    for (const ext of this.#started.reverse()) await this.#stopOne(ext);
     this.#started = [];
     this.context.store.close();
     this.#release();
     this.context.log.info('bridge stopped');
+  }
+
+  async #stopOne(ext: Extension): Promise<void> {
+    try {
+      await ext.stop();
+    } catch (err) {
+      this.context.log.error('extension failed to stop', { extension: ext.name, err });
+    }
   }
 }

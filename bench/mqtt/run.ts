@@ -196,7 +196,7 @@ async function benchBroker(kind: 'mosquitto' | 'embedded', work: string): Promis
   const ctx = { bridgeId: 'bench', prefix: 'homeassistant', topics, version: VERSION, webUrl: null };
   const expected = new Set([...bridgeDiscovery(ctx), ...Array.from({ length: DRIVES }, (_, i) => driveDiscovery(ctx, `d${i}`)).flat()].map((m) => m.topic));
 
-  const bridge = new Bridge({ config, dataDir, log: quiet, onRestartRequested: () => {} });
+  const bridge = new Bridge({ config, dataDir, log: quiet, restart: { check: () => {}, request: () => {} } });
   let startup: number;
   if (mosquitto) {
     const sub = await mqtt.connectAsync(url, options);

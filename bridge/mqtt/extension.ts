@@ -354,7 +354,7 @@ export class MqttExtension implements Extension {
       await this.#link?.publish(topics.response(path), JSON.stringify(response), { qos: 1 });
       if (path === 'restart' && response.status === 'ok') {
         this.#ctx.events.append({ kind: 'audit', action: 'bridge.restart', actor: MQTT_ACTOR.actor, source: MQTT_ACTOR.source, details: {} });
-        this.#ctx.requestRestart();
+        this.#ctx.restart.request();
       }
     });
   }

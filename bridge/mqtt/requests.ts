@@ -63,7 +63,10 @@ export const REQUESTS: Record<string, RequestHandler> = {
     drive_count: deps.ctx.drives.list().length,
     mqtt_connected: deps.mqttConnected(),
   })),
-  restart: handler(EmptyRequest, async () => ({ restarting: true })),
+  restart: handler(EmptyRequest, async (_body, deps) => {
+    deps.ctx.restart.check();
+    return { restarting: true };
+  }),
   // The drive service validates the body itself (the same rules as POST /drives).
   'drive/create': {
     schema: null,

@@ -12,6 +12,10 @@ function load(globals: GlobalOptions): Loaded {
   return { ...loaded, log };
 }
 
+function problem(err: unknown): Record<string, unknown> {
+  return err instanceof PiDriveError ? { error: err.message, fields: err.fields } : { error: String(err) };
+}
+
 export const commands: CommandSpec[] = [
   {
     name: 'start',
@@ -26,23 +30,37 @@ export const commands: CommandSpec[] = [
       let wake: () => void = () => {};
       for (const s of ['SIGTERM', 'SIGINT'] as const) {
         process.on(s, () => {
-          stopSignal ??= s;
+          // A second signal while a shutdown hangs ends the process the hard way, as Node's default would.
+          if (stopSignal !== null) process.exit(1);
+          stopSignal = s;
           wake();
         });
       }
       // A restart (Home Assistant's button, the `restart` request) happens in this process with the
-      // configuration read anew, so it works with or without a supervisor; an invalid configuration
-      // refuses it and the bridge keeps running as it is.
+      // configuration read anew, so it works with or without a supervisor. An invalid configuration
+      // refuses it; one that cannot start (a port in use) falls back to the last one that did.
+      const restart = {
+        check: () => void loadConfig({ dataDir: globals.dataDir, configFile: globals.config }),
+        request: () => {
+          restartAsked = true;
+          wake();
+        },
+      };
       let loaded = load(globals);
+      let lastGood: Loaded | null = null;
       for (;;) {
         const { config, dataDir, log } = loaded;
-        const bridge = new Bridge({ config, dataDir, log, onRestartRequested: () => ((restartAsked = true), wake()) });
+        const bridge = new Bridge({ config, dataDir, log, restart });
         try {
           await bridge.start();
+          lastGood = loaded;
         } catch (err) {
           log.info('shutting down', { signal: 'start failed' });
           await bridge.stop();
-          throw err;
+          if (!lastGood || lastGood === loaded || stopSignal !== null) throw err;
+          lastGood.log.error('the restarted bridge failed to start; starting again with the previous configuration', problem(err));
+          loaded = lastGood;
+          continue;
         }
         let next: Loaded | null = null;
         while (stopSignal === null && next === null) {
@@ -52,8 +70,7 @@ export const commands: CommandSpec[] = [
           try {
             next = load(globals);
           } catch (err) {
-            const problem = err instanceof PiDriveError ? { error: err.message, fields: err.fields } : { error: String(err) };
-            log.error('restart refused: the configuration is invalid; the bridge keeps running as it is', problem);
+            log.error('restart refused: the configuration is invalid; the bridge keeps running as it is', problem(err));
           }
         }
         log.info(stopSignal ? 'shutting down' : 'restarting', { signal: stopSignal ?? 'restart' });

@@ -26,7 +26,7 @@ function pidrive(dataDir: string, args: string[], stdin?: string): Promise<{ cod
 async function startBridge(t: Parameters<typeof tempDir>[0], dataDir: string): Promise<{ port: number; bridge: Bridge }> {
   const logs: string[] = [];
   const config = ConfigSchema.parse({ bridge: { id: 'cli' }, http: { host: '127.0.0.1', port: 0 }, gadget: { backend: 'simulated' }, embedded_broker: { host: '127.0.0.1', port: 0 } });
-  const bridge = new Bridge({ config, dataDir, log: createLogger({ level: 'info', format: 'json', write: (l) => logs.push(l) }), onRestartRequested: () => {} });
+  const bridge = new Bridge({ config, dataDir, log: createLogger({ level: 'info', format: 'json', write: (l) => logs.push(l) }), restart: { check: () => {}, request: () => {} } });
   await bridge.start();
   t.after(() => bridge.stop());
   const port = logs.map((l) => JSON.parse(l)).find((l) => l.msg === 'api listening').port as number;

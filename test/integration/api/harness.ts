@@ -162,7 +162,7 @@ export async function startBridge(t: TestContext, config: ConfigInput = {}): Pro
   const logs: string[] = [];
   const clock = offsetClock();
   const log = createLogger({ level: 'info', format: 'json', write: (line) => logs.push(line) });
-  const bridge = new Bridge({ config: testConfig(config), dataDir, log, clock, onRestartRequested: () => {} });
+  const bridge = new Bridge({ config: testConfig(config), dataDir, log, clock, restart: { check: () => {}, request: () => {} } });
   await bridge.start();
   t.after(() => bridge.stop());
   failOnResponseDrift(t, logs);
@@ -188,7 +188,7 @@ export async function startBridgeWithBackup(t: TestContext, config: ConfigInput 
   const gadget = createGadget({ config: full, dataDir, log, bus, clock, drives, events });
   const backup = createBackup({ config: full, dataDir, log, bus, clock, store, events, drives, attachments: gadget.attachments });
   drives.setViewSources({ hostState: () => gadget.attachments.hostState(), backupInfo: (id) => backup.backup.driveBackupInfo(id) });
-  const context: BridgeContext = { config: full, dataDir, version: VERSION, log, bus, clock, store, events, pools, drives, attachments: gadget.attachments, requestRestart: () => {} };
+  const context: BridgeContext = { config: full, dataDir, version: VERSION, log, bus, clock, store, events, pools, drives, attachments: gadget.attachments, restart: { check: () => {}, request: () => {} } };
   const extensions = [gadget.extension, backup.extension, new ApiExtension(context, { backup: backup.backup })];
   for (const e of extensions) await e.start();
   t.after(async () => {

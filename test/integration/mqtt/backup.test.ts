@@ -46,7 +46,7 @@ async function backupBridge(t: TestContext) {
   const gadget = createGadget({ config, dataDir, log, bus, clock: systemClock, drives, events });
   const backup = createBackup({ config, dataDir, log, bus, clock: systemClock, store, events, drives, attachments: gadget.attachments });
   drives.setViewSources({ hostState: () => gadget.attachments.hostState(), backupInfo: (id) => backup.backup.driveBackupInfo(id) });
-  const ctx: BridgeContext = { config, dataDir, version: VERSION, log, bus, clock: systemClock, store, events, pools, drives, attachments: gadget.attachments, requestRestart: () => {} };
+  const ctx: BridgeContext = { config, dataDir, version: VERSION, log, bus, clock: systemClock, store, events, pools, drives, attachments: gadget.attachments, restart: { check: () => {}, request: () => {} } };
   const mqtt = new MqttExtension(ctx, { backup: backup.backup, sweepQuietMs: 200 });
   const extensions = [gadget.extension, backup.extension, mqtt];
   for (const e of extensions) await e.start();

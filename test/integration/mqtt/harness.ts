@@ -121,7 +121,7 @@ export async function startBridge(
     log: { level: 'info', format: 'json' },
   });
   const log = createLogger({ level: 'info', format: 'json', write: (line) => logs.push(JSON.parse(line) as Record<string, unknown>) });
-  const bridge = new Bridge({ config, dataDir, log, onRestartRequested: () => logs.push({ msg: 'TEST: restart requested' }) });
+  const bridge = new Bridge({ config, dataDir, log, restart: { check: () => {}, request: () => logs.push({ msg: 'TEST: restart requested' }) } });
   try {
     await bridge.start();
   } catch (err) {

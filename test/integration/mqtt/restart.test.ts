@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { test } from 'node:test';
@@ -16,17 +17,25 @@ const main = path.resolve(import.meta.dirname, '../../../bridge/cli/main.ts');
 test('the restart request restarts "pidrive start" in process; an invalid configuration refuses it', { timeout: 60_000 }, async (t) => {
   const dataDir = tempDir(t, 'pidrive-restart-');
   const configFile = path.join(dataDir, 'pidrive.yaml');
-  const config = (level: string) =>
-    ['bridge: { id: rs }', 'http: { host: 127.0.0.1, port: 0 }', 'embedded_broker: { host: 127.0.0.1, port: 0 }', 'gadget: { backend: simulated }', `log: { level: ${level}, format: json }`].join('\n');
+  const config = (level: string, httpPort = 0) =>
+    ['bridge: { id: rs }', `http: { host: 127.0.0.1, port: ${httpPort} }`, 'embedded_broker: { host: 127.0.0.1, port: 0 }', 'gadget: { backend: simulated }', `log: { level: ${level}, format: json }`].join('\n');
   fs.writeFileSync(configFile, config('info'));
   const child = spawn(process.execPath, [main, 'start', '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'pipe'] });
   t.after(() => void (child.exitCode === null && child.kill('SIGKILL')));
   const lines: Array<Record<string, unknown>> = [];
   const waiters: Array<() => void> = [];
-  readline.createInterface({ input: child.stderr! }).on('line', (line) => {
-    lines.push(JSON.parse(line) as Record<string, unknown>);
+  const wakeAll = (): void => {
     for (const w of waiters.splice(0)) w();
+  };
+  readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      lines.push({ msg: 'NOT JSON', line });
+    }
+    wakeAll();
   });
+  child.on('exit', wakeAll);
   const logged = async (msg: string, count = 1): Promise<Record<string, unknown>> => {
     for (;;) {
       const found = lines.filter((l) => l.msg === msg);
@@ -56,13 +65,27 @@ test('the restart request restarts "pidrive start" in process; an invalid config
   assert.equal(child.exitCode, null, 'the process lives on');
   const port2 = (await logged('embedded MQTT broker listening', 2)).port as number;
 
-  // A configuration broken since the start: the restart is refused, the bridge keeps serving.
+  // An invalid configuration: the request is answered with the problem, nothing restarts.
   fs.writeFileSync(configFile, config('loud'));
-  await request(port2, 'r2');
-  const refused = await logged('restart refused: the configuration is invalid; the bridge keeps running as it is');
-  assert.match(JSON.stringify(refused.fields), /log\.level/);
+  const refused = await request(port2, 'r2');
+  assert.equal(refused.status, 'error');
+  assert.match(JSON.stringify((refused.error as { fields: unknown }).fields), /log\.level/);
   assert.equal(child.exitCode, null);
   assert.equal(lines.filter((l) => l.msg === 'bridge started').length, 2);
+
+  // A valid configuration that cannot start (its HTTP port is taken): back on the last one that did.
+  const squatter = net.createServer();
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
+  t.after(() => squatter.close());
+  fs.writeFileSync(configFile, config('info', (squatter.address() as net.AddressInfo).port));
+  assert.equal((await request(port2, 'r3')).status, 'ok');
+  await logged('the restarted bridge failed to start; starting again with the previous configuration');
+  await logged('bridge started', 3);
+  const port3 = (await logged('embedded MQTT broker listening', 3)).port as number;
+  fs.writeFileSync(configFile, config('info'));
+  assert.equal((await request(port3, 'r4')).status, 'ok', 'the bridge answers again');
+  await logged('bridge started', 4);
+  assert.deepEqual(lines.filter((l) => l.msg === 'NOT JSON'), [], 'every log line is JSON');
 
   child.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
@@ -72,5 +95,5 @@ test('the restart request restarts "pidrive start" in process; an invalid config
   const store = new Store(dataDir);
   t.after(() => store.close());
   const audited = store.db.prepare("SELECT actor FROM events WHERE kind = 'audit' AND action = 'bridge.restart'").all() as Array<{ actor: string }>;
-  assert.deepEqual(audited.map((r) => r.actor), ['mqtt', 'mqtt'], 'each restart request is audited');
+  assert.deepEqual(audited.map((r) => r.actor), ['mqtt', 'mqtt', 'mqtt'], 'each accepted restart is audited, the refused one is not');
 });

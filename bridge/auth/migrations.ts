@@ -33,4 +33,7 @@ export const AUTH_MIGRATIONS = [
   `DELETE FROM drive_shares WHERE drive NOT IN (SELECT id FROM drives);
    CREATE TRIGGER drive_shares_die_with_drive AFTER DELETE ON drives
    BEGIN DELETE FROM drive_shares WHERE drive = OLD.id; END;`,
+  // An admin token acts on the whole bridge, so a drive list on one was a contradiction (accepted
+  // before version 3): such tokens keep their drives and become operators.
+  `UPDATE tokens SET role = 'operator' WHERE role = 'admin' AND drives IS NOT NULL;`,
 ];

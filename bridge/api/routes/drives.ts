@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PiDriveError } from '../../core/errors.ts';
 import { CreateDriveInput, ImportDriveInput } from '../../drives/inputs.ts';
 import { SizeString } from '../../drives/size.ts';
-import { roleAllows } from '../../auth/roles.ts';
+import { wholeBridgeAdmin } from '../../auth/principal.ts';
 import { Drive, DriveMode } from '../../drives/model.ts';
 import { AttachOptions, EjectMethod } from '../../gadget/types.ts';
 import { defineRoute, type AnyRoute } from '../route.ts';
@@ -52,7 +52,7 @@ export const driveRoutes: AnyRoute[] = [
         throw new PiDriveError('forbidden', `token "${principal.name}" is limited to drives ${principal.drives.join(', ')}`, { id: 'outside the token\'s drives' });
       }
       if ('from' in body) {
-        if (!roleAllows(principal.role, 'admin')) throw new PiDriveError('forbidden', 'importing a file of the bridge needs the admin role', { from: 'admin only' });
+        if (!wholeBridgeAdmin(principal)) throw new PiDriveError('forbidden', 'importing a file of the bridge needs an admin not limited to drives', { from: 'admin only' });
         return deps.ctx.drives.import(body, who);
       }
       return deps.ctx.drives.create(body, who);

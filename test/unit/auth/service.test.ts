@@ -4,6 +4,7 @@ import { ConfigSchema } from '../../../bridge/config/schema.ts';
 import { PiDriveError } from '../../../bridge/core/errors.ts';
 import { AuthService } from '../../../bridge/auth/service.ts';
 import { LOCAL_ADMIN, type Principal } from '../../../bridge/auth/principal.ts';
+import { AUTH_MIGRATIONS } from '../../../bridge/auth/migrations.ts';
 import { DRIVE_MIGRATIONS } from '../../../bridge/drives/schema.ts';
 import { Store } from '../../../bridge/store/database.ts';
 import { tempDir } from '../../helpers/tools.ts';
@@ -183,4 +184,20 @@ test('drive visibility: owner, shares, unowned drives, admins, tokens limited to
   assert.deepEqual(service.access(drives[2]!), { owner: 'admin', shares: ['bob'] });
   service.users.remove('bob');
   assert.deepEqual(service.access(drives[2]!), { owner: 'admin', shares: [] });
+});
+
+test('an admin token with a drive list from before version 3 becomes an operator of those drives', (t) => {
+  const store = new Store(tempDir(t));
+  t.after(() => store.close());
+  store.migrate('drives', DRIVE_MIGRATIONS);
+  store.migrate('auth', AUTH_MIGRATIONS.slice(0, 2));
+  const insert = store.db.prepare("INSERT INTO tokens (name, hash, role, drives, created_at, created_by) VALUES (?, ?, ?, ?, '2026-01-01T00:00:00Z', 'local')");
+  insert.run('limited', 'h1', 'admin', JSON.stringify(['d-a']));
+  insert.run('whole', 'h2', 'admin', null);
+  store.migrate('auth', AUTH_MIGRATIONS);
+  const roles = store.db.prepare('SELECT name, role, drives FROM tokens ORDER BY name').all();
+  assert.deepEqual(roles, [
+    { name: 'limited', role: 'operator', drives: '["d-a"]' },
+    { name: 'whole', role: 'admin', drives: null },
+  ]);
 });

@@ -87,6 +87,8 @@ export const DriveInfo = z.object({
   label: z.string().nullable(),
   partition: z.string(),
   mode: z.string(),
+  /** The owning user's id, so a restore of a drive removed since stays private (absent in older snapshots). */
+  owner: z.string().nullable().optional(),
 });
 export type DriveInfo = z.infer<typeof DriveInfo>;
 

@@ -126,7 +126,8 @@ export class BackupService implements BackupControl {
     if (typeof snapshot !== 'string' || snapshot.length === 0) throw new PiDriveError('bad_request', 'snapshot: name a snapshot id or "latest"', { snapshot: 'required' });
     const repository = this.#repositoryFor(drive, options.repository);
     // The copy belongs to the user who asked or, asked by a token, MQTT or the CLI, to the source's
-    // owner: a copy of a private drive never becomes visible to everyone.
+    // owner (the snapshot's record of it once the drive is gone): a copy of a private drive never
+    // becomes visible to everyone.
     const owner = target.data.kind === 'new_drive' ? (options.owner ?? this.#deps.drives.find(drive)?.owner ?? null) : null;
     if (target.data.kind === 'new_drive') {
       if (this.#deps.drives.find(target.data.drive)) throw new PiDriveError('conflict', `drive "${target.data.drive}" already exists; pick a new id`, { to: 'already exists' });
@@ -274,7 +275,7 @@ export class BackupService implements BackupControl {
         driveId: drive.id,
         time: image.time,
         source: image.source,
-        driveInfo: { filesystem: drive.filesystem, label: drive.label, partition: drive.partition, mode: drive.mode },
+        driveInfo: { filesystem: drive.filesystem, label: drive.label, partition: drive.partition, mode: drive.mode, owner: drive.owner },
         workers: config.backup.workers,
         signal: ctx.signal,
         onProgress: (p) => ctx.progress(p.phase, p.done, p.total),
@@ -310,7 +311,7 @@ export class BackupService implements BackupControl {
           partition: PartitionScheme.catch('none').parse(info?.partition ?? source?.partition),
           mode: DriveMode.catch('read_write').parse(info?.mode ?? source?.mode),
           source: 'restored',
-          owner: params.owner ?? null,
+          owner: params.owner ?? info?.owner ?? null,
         },
         async (tmp) => {
           await restoreSnapshot({ ...common, outputPath: tmp });

@@ -75,6 +75,7 @@ test('back up, list snapshots and restore into a new drive over HTTP, with roles
   assert.equal((await waitJob(tb, verify.body.id, admin)).state, 'succeeded');
 
   // A removed drive's snapshots stay reachable for an admin: the way back from an accidental delete.
+  await tb.local('/drives/d-b/access', { method: 'PUT', body: { owner: 'op' } });
   const b = await tb.http('/drives/d-b/backups', { method: 'POST', body: {}, token: admin });
   assert.equal((await waitJob(tb, b.body.id, admin)).state, 'succeeded');
   assert.equal((await tb.http('/drives/d-b', { method: 'DELETE', token: admin })).status, 200);
@@ -84,6 +85,7 @@ test('back up, list snapshots and restore into a new drive over HTTP, with roles
   assert.equal(back.status, 202, back.text);
   assert.equal((await waitJob(tb, back.body.id, admin)).state, 'succeeded');
   assert.equal((await tb.http('/drives/d-b', { token: viewer })).status, 200);
+  assert.deepEqual((await tb.local('/drives/d-b/access')).body, { owner: 'op', shares: [] }, 'the snapshot remembers the owner of the removed drive');
 
   const audit = (await tb.local('/events?limit=1000')).body.filter((e: { kind: string }) => e.kind === 'audit').map((e: { action: string; actor: string }) => `${e.action} ${e.actor}`);
   assert.ok(audit.includes('repository.add token:admin'));

@@ -7,7 +7,7 @@ import type { Logger } from '../core/logger.ts';
 import { allocatedBytes } from '../core/sparse.ts';
 import type { Store } from '../store/database.ts';
 import type { EventsRepo } from '../store/events-repo.ts';
-import { requireAvailable, type Pool, type PoolRegistry } from '../pools/registry.ts';
+import { requireAvailable, unavailableMessage, type PoolRegistry } from '../pools/registry.ts';
 import { checkFormatSpec, copySparse, detectLayout, formatImage, growMbrPartition } from './image.ts';
 import { CreateDriveInput, ImportDriveInput } from './inputs.ts';
 import { DriveRecord, type Drive, type DriveBackupInfo, type DriveMode, type HostState } from './model.ts';
@@ -243,7 +243,7 @@ export class DriveService {
       if (!fs.existsSync(file)) file = null;
     }
     if (!file && !options.force) {
-      const why = pool.available ? `the image of "${id}" is missing` : `pool "${pool.name}" of drive "${id}" is unavailable (${pool.reason})`;
+      const why = pool.available ? `the image of "${id}" is missing` : `drive "${id}": ${unavailableMessage(pool)}`;
       throw new PiDriveError('conflict', `${why}; use --force to unregister it`, { id: pool.available ? 'image missing' : 'pool unavailable' });
     }
     const deleteFile = file !== null && drive.source !== 'referenced';
@@ -373,7 +373,7 @@ export class DriveService {
     const pool = this.#pools.ofDrive(drive.pool);
     const full = path.join(pool.path, file);
     let allocated = 0;
-    let reason = unavailableReason(pool);
+    let reason = pool.available ? null : unavailableMessage(pool);
     if (!reason) {
       try {
         allocated = allocatedBytes(full);
@@ -409,9 +409,7 @@ function fromRow(row: RawRow): DriveRecord {
   throw new PiDriveError('internal', `drive "${row.id}" has an invalid record in the database: ${problems.message}`, problems.fields);
 }
 
-function unavailableReason(pool: Pool): string | null {
-  return pool.available ? null : `pool "${pool.name}" unavailable: ${pool.reason ?? 'unknown reason'}`;
-}
+
 
 function now(): string {
   return new Date().toISOString();

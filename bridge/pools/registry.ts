@@ -177,8 +177,13 @@ export class PoolRegistry {
 }
 
 export function requireAvailable(pool: Pool): Pool {
-  if (!pool.available) throw new PiDriveError('unavailable', `pool "${pool.name}" is unavailable: ${pool.reason}`, { pool: pool.reason ?? 'unavailable' });
+  if (!pool.available) throw new PiDriveError('unavailable', unavailableMessage(pool), { pool: pool.reason ?? 'unavailable' });
   return pool;
+}
+
+/** How an unavailable pool is named everywhere (refusals, drive views). */
+export function unavailableMessage(pool: Pool): string {
+  return `pool "${pool.name}" is unavailable: ${pool.reason ?? 'unknown reason'}`;
 }
 
 function unavailablePool(name: string, dir: string, origin: Pool['origin'], reason: string): Pool {

@@ -119,20 +119,20 @@ test('a pool removed from the configuration leaves its drives listed as unavaila
 
   const list = cli('drive', 'list');
   assert.equal(list.code, 0, list.stderr);
-  assert.match(list.stdout, /^b .* nas \(pool "nas" unavailable: pool no longer configured\)$/m);
+  assert.match(list.stdout, /^b .* nas \(pool "nas" is unavailable: pool no longer configured\)$/m);
   const show = cli('drive', 'show', 'b', '--json');
   assert.equal(show.code, 0, show.stderr);
   const b = JSON.parse(show.stdout);
   assert.equal(b.available, false);
-  assert.equal(b.unavailable_reason, 'pool "nas" unavailable: pool no longer configured');
+  assert.equal(b.unavailable_reason, 'pool "nas" is unavailable: pool no longer configured');
   assert.equal(b.path, path.join(nas, 'b.img'), 'the path the pool last had');
 
   const refused = cli('drive', 'rm', 'b', '--json');
   assert.equal(refused.code, 1);
-  assert.match(jsonError(refused).message, /pool "nas" of drive "b" is unavailable \(pool no longer configured\); use --force/);
+  assert.match(jsonError(refused).message, /drive "b": pool "nas" is unavailable: pool no longer configured; use --force/);
   const rm = cli('drive', 'rm', 'b', '--force');
   assert.equal(rm.code, 0, rm.stderr);
-  assert.equal(rm.stdout.trim(), 'removed drive b; no image was deleted (pool "nas" unavailable: pool no longer configured)');
+  assert.equal(rm.stdout.trim(), 'removed drive b; no image was deleted (pool "nas" is unavailable: pool no longer configured)');
   assert.ok(fs.existsSync(path.join(nas, 'b.img')), 'an image in a pool no longer configured is not touched');
   assert.deepEqual(JSON.parse(cli('drive', 'list', '--json').stdout), []);
 });

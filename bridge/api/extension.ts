@@ -70,7 +70,7 @@ export class ApiExtension implements Extension {
 
     const setupCode = auth.openSetup();
     if (setupCode) {
-      log.warn('no admin exists yet: open the web UI and enter this one-time setup code, or run "pidrive user add NAME"', { setup_code: setupCode });
+      log.warn('no admin exists yet: run "pidrive user add NAME", or send this one-time setup code with the first admin to POST /api/v1/setup', { setup_code: setupCode });
     }
   }
 

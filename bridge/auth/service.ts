@@ -87,7 +87,7 @@ export class AuthService {
 
   /**
    * First-run setup: while no admin exists, a one-time code (to be printed in the log) lets the
-   * first visitor of the web UI create the admin. Returns null when setup is closed.
+   * first client of `POST /setup` create the admin. Returns null when setup is closed.
    */
   openSetup(): string | null {
     if (this.users.hasAdmin()) {

@@ -27,7 +27,7 @@ const bridge = z
 
 const http = z
   .object({
-    host: z.string().default('0.0.0.0').describe('address the HTTP API and web UI listen on'),
+    host: z.string().default('0.0.0.0').describe('address the HTTP API listens on'),
     port: Port.default(8080).describe('HTTP port (0 picks a free port)'),
     trusted_proxies: z.array(z.string()).default([]).describe('proxy addresses whose X-Forwarded-For is believed'),
     tls_cert_file: z.string().optional().describe('PEM certificate: serve HTTPS (session cookies become Secure)'),

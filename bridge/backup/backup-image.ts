@@ -99,7 +99,12 @@ export async function backupImage(o: BackupImageOptions): Promise<Manifest> {
       let wrote = false;
       const upload = (async () => {
         const key = chunkKey(id);
-        if (!(await repo.store.head(key))) {
+        // An object of another size is not this chunk whole: a run killed mid-upload leaves a
+        // truncated object on stores whose PUT is not atomic (s3rver, some NAS gateways), and a
+        // power cut before syncfs can leave an empty renamed file. Encoding is deterministic (a new
+        // zstd version at worst re-uploads a whole chunk), so comparing sizes costs nothing.
+        const existing = await repo.store.head(key);
+        if (existing?.size !== stored.length) {
           await repo.store.put(key, stored);
           wrote = true;
         }

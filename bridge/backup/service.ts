@@ -1,8 +1,5 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { fromZodIssues, PiDriveError } from '../core/errors.ts';
 import { DriveId, Filesystem, PartitionScheme, DriveMode, type DriveBackupInfo, type DriveRecord } from '../drives/model.ts';
-import { TEMP_PREFIX } from '../drives/schema.ts';
 import { backupImage } from './backup-image.ts';
 import { consistentImage } from './consistency.ts';
 import type { Manifest } from './format.ts';
@@ -319,30 +316,12 @@ export class BackupService implements BackupControl {
       );
       return { drive: created.id, snapshot: manifest.id, source_drive: manifest.drive, size_bytes: manifest.size_bytes, in_place: false };
     }
+    // The old image stays whole until the restored one is complete; see DriveService.replaceImage.
     const drive = drives.get(params.source_drive);
-    const result = await this.#restoreInPlace(drive, common);
-    return { drive: drive.id, snapshot: manifest.id, source_drive: manifest.drive, size_bytes: result.size_bytes, in_place: true };
-  }
-
-  /** Into a temporary file beside the image, then renamed over it: the old image stays whole until the new one is. */
-  async #restoreInPlace(drive: DriveRecord, common: Omit<Parameters<typeof restoreSnapshot>[0], 'outputPath'>): Promise<{ size_bytes: number }> {
-    const { drives } = this.#deps;
-    const attached = (): void => {
-      if (drives.get(drive.id).attached) throw new PiDriveError('conflict', `drive "${drive.id}" is attached; detach it before restoring in place`, { id: 'attached' });
-    };
-    attached();
-    const image = drives.imagePath(drive);
-    const tmp = path.join(path.dirname(image), `${TEMP_PREFIX}restore-${drive.id}.${process.pid}.img`);
-    try {
-      const r = await restoreSnapshot({ ...common, outputPath: tmp, minSize: drive.size_bytes });
-      attached();
-      await fs.promises.rename(tmp, image);
-      const dir = await fs.promises.open(path.dirname(image), 'r');
-      await dir.sync().finally(() => dir.close());
-      return r;
-    } finally {
-      await fs.promises.rm(tmp, { force: true });
-    }
+    const replaced = await drives.replaceImage(drive.id, async (tmp) => {
+      await restoreSnapshot({ ...common, outputPath: tmp, minSize: drive.size_bytes });
+    });
+    return { drive: drive.id, snapshot: manifest.id, source_drive: manifest.drive, size_bytes: replaced.size_bytes, in_place: true };
   }
 
   async #runVerify(ctx: JobContext): Promise<Record<string, unknown>> {

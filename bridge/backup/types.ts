@@ -220,6 +220,7 @@ export interface BackupDrives {
   find(id: string): DriveRecord | null;
   imagePath(drive: DriveRecord): string;
   provision(spec: ProvisionSpec, fill: (tmpPath: string) => Promise<void>): Promise<DriveRecord>;
+  replaceImage(id: string, fill: (tmpPath: string) => Promise<void>): Promise<DriveRecord>;
 }
 
 export interface BackupDeps {

@@ -193,6 +193,51 @@ export class DriveService {
     return this.get(record.id);
   }
 
+  /**
+   * Rewrites the image of a detached drive: `fill` writes a temporary file beside it, which is
+   * renamed over the image only when complete, so the old image stays whole until then (also
+   * after a crash). Journalled, so removing, resizing or replacing the drive meanwhile is refused
+   * as busy. The drive's size becomes the new image's.
+   */
+  async replaceImage(id: string, fill: (tmpPath: string) => Promise<void>): Promise<DriveRecord> {
+    const drive = this.get(id);
+    const attached = (): void => {
+      if (this.get(id).attached) throw new PiDriveError('conflict', `drive "${id}" is attached; detach it first`, { id: 'attached' });
+    };
+    attached();
+    if (drive.source === 'referenced') throw new PiDriveError('conflict', `drive "${id}" references an image it does not own; import a copy to replace it`, { id: 'referenced' });
+    const pool = this.#pools.requireAvailable(drive.pool);
+    const finalPath = pathInPool(pool.path, drive.file, 'file');
+    const tmpName = `${TEMP_PREFIX}${id}.${crypto.randomBytes(4).toString('hex')}${path.extname(drive.file)}`;
+    const tmpPath = pathInPool(pool.path, tmpName, 'id');
+    this.#beginOp(id, 'replace', drive.pool, tmpName, drive.file);
+    try {
+      fs.closeSync(fs.openSync(tmpPath, 'wx', 0o600));
+      await fill(tmpPath);
+      const fd = fs.openSync(tmpPath, 'r');
+      try {
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      // No await between this check and the rename: an attach cannot slip in between.
+      attached();
+      const size = fs.statSync(tmpPath).size;
+      fs.renameSync(tmpPath, finalPath);
+      fsyncDir(pool.path);
+      this.#store.db.transaction(() => {
+        this.#store.db.prepare('UPDATE drives SET size_bytes = ?, updated_at = ? WHERE id = ?').run(size, now(), id);
+        this.#endOp(id);
+      })();
+    } catch (err) {
+      fs.rmSync(tmpPath, { force: true });
+      this.#endOp(id);
+      throw err;
+    }
+    this.#bus.emit('drive_state', { id });
+    return this.get(id);
+  }
+
   /** Grow only. The partition grows with the image; FAT32/exFAT are not resized (said in `notes`). */
   async resize(id: string, size: string | number, who: Actor): Promise<{ drive: Drive; notes: string[] }> {
     const parsed = SizeString.safeParse(size);
@@ -317,6 +362,15 @@ export class DriveService {
       const final = inPool(op.final_file);
       if (!registered && final) fs.rmSync(final, { force: true });
       line = registered ? `kept drive "${op.drive}" (its creation had completed)` : `rolled back the unfinished creation of drive "${op.drive}"`;
+    } else if (op.op === 'replace') {
+      const tmp = inPool(op.tmp_file);
+      const unfinished = tmp !== null && fs.existsSync(tmp);
+      if (tmp) fs.rmSync(tmp, { force: true });
+      const final = inPool(op.final_file);
+      if (!unfinished && registered && final && fs.existsSync(final)) {
+        this.#store.db.prepare('UPDATE drives SET size_bytes = ?, updated_at = ? WHERE id = ?').run(fs.statSync(final).size, now(), op.drive);
+      }
+      line = unfinished ? `kept the old image of drive "${op.drive}" (its replacement had not finished)` : `kept the new image of drive "${op.drive}" (its replacement had finished)`;
     } else if (op.op === 'resize') {
       const file = inPool(op.final_file);
       const drive = this.find(op.drive);

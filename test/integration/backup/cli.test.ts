@@ -106,6 +106,30 @@ test('kill -9 of "pidrive backup run": no snapshot, the job is marked interrupte
   const rows = store.db.prepare("SELECT state, error FROM backup_jobs WHERE type = 'backup' ORDER BY seq").all() as Array<{ state: string; error: string | null }>;
   assert.deepEqual(rows.map((r) => r.state), ['failed', 'succeeded']);
   assert.match(rows[0]!.error!, /interrupted/);
+
+  // kill -9 in the middle of an in-place restore: the image stays as it was, and the next command
+  // clears the leftover; a restore run to the end then gives the snapshot's bytes.
+  const snapshotBytes = path.join(dir, 'snapshot.img');
+  fs.copyFileSync(image, snapshotBytes);
+  writeAt(image, 0, randomBytes('after', 160 * MiB));
+  const current = path.join(dir, 'current.img');
+  fs.copyFileSync(image, current);
+  const images = path.dirname(image);
+  const leftovers = () => fs.readdirSync(images).filter((f) => f.startsWith('.pidrive-tmp.'));
+  const written = () => leftovers().reduce((sum, f) => sum + (fs.statSync(path.join(images, f), { throwIfNoEntry: false })?.blocks ?? 0) * 512, 0);
+  const restorer = spawn(process.execPath, [CLI, '--data-dir', data, '--json', 'backup', 'restore', 'cam', 'latest'], { stdio: 'ignore' });
+  const restorerExited = new Promise<void>((resolve) => restorer.on('exit', () => resolve()));
+  while (restorer.exitCode === null && written() < 48 * MiB) await new Promise((r) => setTimeout(r, 2));
+  restorer.kill('SIGKILL');
+  await restorerExited;
+  assert.equal(restorer.signalCode, 'SIGKILL', 'the restore was killed mid-write');
+  assert.ok(sameBytes(image, current), 'the image is whole and unchanged after the kill');
+  const after = cli(data, 'drive', 'show', 'cam');
+  assert.equal(after.json!.size_bytes, 512 * MiB);
+  assert.deepEqual(leftovers(), [], 'the next command removed the unfinished restore');
+  const full = cli(data, 'backup', 'restore', 'cam', 'latest');
+  assert.equal(full.code, 0, full.stderr);
+  assert.ok(sameBytes(image, snapshotBytes), 'a completed in-place restore gives the snapshot');
 });
 
 test('with the bridge running, backup commands go through it and the drive view shows the backup', { timeout: 120_000 }, async (t) => {

@@ -201,10 +201,11 @@ export class MqttLink extends EventEmitter<{ connect: [{ first: boolean }]; disc
     (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
     this.#log.info('mqtt connected', { url: safeUrl(this.#o.url), client_id: this.#o.clientId, reconnect: !first });
     try {
+      // Subscribed before "online": a client that sends a request once it sees us online is heard.
+      if (this.#subs.size > 0) await client.subscribeAsync([...this.#subs.keys()], { qos: 1 });
       await this.#send(this.#o.online.topic, this.#o.online.payload, 1, true);
       this.#retained.set(this.#o.online.topic, { payload: this.#o.online.payload, qos: 1 });
       this.#dirty.delete(this.#o.online.topic);
-      if (this.#subs.size > 0) await client.subscribeAsync([...this.#subs.keys()], { qos: 1 });
       if (!first && !(await this.#brokerKeptRetained(client))) {
         const count = await this.republishRetained();
         this.#log.info('mqtt broker lost our retained messages; republished them', { count });

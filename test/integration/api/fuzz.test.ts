@@ -146,6 +146,12 @@ test('thousands of random bodies at every route: no crash, no 500, no leak, cons
   assert.equal((await tb.http('/health')).status, 200);
   assert.equal((await tb.http('/bridge', { token: admin })).status, 200);
 
+  // Jobs the fuzzer queued (a restore writes a temporary image) finish before the disk is compared.
+  for (const deadline = Date.now() + 120_000; ; await new Promise((r) => setTimeout(r, 100))) {
+    const jobs = (await tb.local('/jobs')).body as Array<{ state: string }>;
+    if (!jobs.some((j) => j.state === 'queued' || j.state === 'running')) break;
+    assert.ok(Date.now() < deadline, `jobs still pending after 120 s: ${JSON.stringify(jobs.filter((j) => j.state === 'queued' || j.state === 'running'))}`);
+  }
   // The drive table and the images on disk agree: no half-made drive, no orphan or temporary file.
   const drives = (await tb.local('/drives')).body as Array<{ id: string; path: string; pool: string }>;
   const images = path.join(tb.dataDir, 'images');

@@ -117,7 +117,8 @@ test('a client that does not read is dropped instead of buffered without bound',
   const closed = once(slow.ws, 'close');
   // Stop reading: the kernel buffers fill, then the bridge's queue grows.
   (slow.ws as unknown as { _socket: import('node:net').Socket })._socket.pause();
-  for (let i = 0; i < 40_000; i++) {
+  // Until dropped (how much the socket buffers absorb first depends on the kernel's settings).
+  for (let i = 0, deadline = Date.now() + 20_000; Date.now() < deadline; i++) {
     tb.context.bus.emit('drive_state', { id: 'd-a' });
     if (i % 2000 === 0) await new Promise((r) => setImmediate(r));
     if (tb.logs.some((l) => l.includes('dropping a slow WebSocket client'))) break;

@@ -154,7 +154,7 @@ test('with the bridge running, backup commands go through it and the drive view 
     if (bridge.exitCode === null) bridge.kill('SIGKILL');
   });
   const sock = path.join(data, 'pidrive.sock');
-  for (let i = 0; i < 200 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 600 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   assert.ok(fs.existsSync(sock), 'the bridge listens on its control socket');
 
   const run = cli(data, 'backup', 'run', 'cam');

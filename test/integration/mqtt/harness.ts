@@ -202,8 +202,10 @@ export class Watcher {
   static async open(t: TestContext, url: string, options: IClientOptions, bridgeId: string, filters = ['pidrive/#', 'homeassistant/#']): Promise<Watcher> {
     const client = await mqtt.connectAsync(url, { ...options, reconnectPeriod: 200 });
     t.after(() => client.endAsync(true));
+    // Listening before subscribing: retained messages can arrive with the SUBACK.
+    const watcher = new Watcher(client, bridgeId);
     await client.subscribeAsync(filters, { qos: 2 });
-    return new Watcher(client, bridgeId);
+    return watcher;
   }
 
   /** Waits until nothing has arrived for `ms` (the retained burst after subscribing is over). */

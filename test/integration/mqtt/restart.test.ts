@@ -50,8 +50,15 @@ test('the restart request restarts "pidrive start" in process; an invalid config
   const request = async (brokerPort: number, transaction: string): Promise<Record<string, unknown>> => {
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${brokerPort}`, { ...credentials, reconnectPeriod: 0 });
     try {
-      await client.subscribeAsync('pidrive/rs/bridge/response/restart');
-      const answer = new Promise<Record<string, unknown>>((resolve) => client.on('message', (_topic, payload) => resolve(JSON.parse(payload.toString()) as Record<string, unknown>)));
+      // As Home Assistant does: ask once the bridge says it is online (it subscribes before that).
+      const online = new Promise<void>((resolve) =>
+        client.on('message', (topic, payload) => topic === 'pidrive/rs/bridge/state' && JSON.parse(payload.toString()).state === 'online' && resolve()),
+      );
+      const answer = new Promise<Record<string, unknown>>((resolve) =>
+        client.on('message', (topic, payload) => topic.endsWith('/response/restart') && resolve(JSON.parse(payload.toString()) as Record<string, unknown>)),
+      );
+      await client.subscribeAsync(['pidrive/rs/bridge/state', 'pidrive/rs/bridge/response/restart']);
+      await online;
       await client.publishAsync('pidrive/rs/bridge/request/restart', JSON.stringify({ transaction }));
       return await answer;
     } finally {

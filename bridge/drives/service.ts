@@ -193,6 +193,12 @@ export class DriveService {
     return this.get(record.id);
   }
 
+  /** The journalled operation running on a drive ('replace' while a restore rewrites it), or null. */
+  operation(id: string): OpRow['op'] | null {
+    const row = this.#store.db.prepare('SELECT op FROM drive_ops WHERE drive = ?').get(id) as { op: OpRow['op'] } | undefined;
+    return row?.op ?? null;
+  }
+
   /**
    * Rewrites the image of a detached drive: `fill` writes a temporary file beside it, which is
    * renamed over the image only when complete, so the old image stays whole until then (also

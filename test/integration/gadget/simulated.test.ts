@@ -77,6 +77,26 @@ test('attach, detach, eject on the simulated gadget keep the database, events an
   assert.deepEqual(history, ['drive.attached', 'drive.detached', 'drive.attached', 'drive.ejected']);
 });
 
+test('a drive whose image a restore is rewriting cannot be attached until it is done', async (t) => {
+  const s = setup(t);
+  await s.drives.create({ id: 'office', size: '8M', fs: 'none' }, LOCAL);
+  const { attachments, extension } = s.open();
+  await extension.start();
+  let finish!: () => void;
+  const gate = new Promise<void>((resolve) => (finish = resolve));
+  const replacing = s.drives.replaceImage('office', async (tmp) => {
+    fs.writeFileSync(tmp, Buffer.alloc(8 * 2 ** 20, 7));
+    await gate;
+  });
+  const refused = await code(attachments.attach('office'));
+  assert.deepEqual([refused.code, refused.fields], ['conflict', { id: 'busy' }]);
+  assert.match(refused.message, /a restore is rewriting its image/);
+  assert.equal(s.drives.get('office').attached, false);
+  finish();
+  await replacing;
+  assert.equal((await attachments.attach('office')).attached, true);
+});
+
 test('modes change only while detached; bad input is refused with the field named', async (t) => {
   const s = setup(t);
   await s.drives.create({ id: 'docs', size: '8M', fs: 'none' }, LOCAL);

@@ -372,11 +372,13 @@ export class DriveService {
       const tmp = inPool(op.tmp_file);
       const unfinished = tmp !== null && fs.existsSync(tmp);
       if (tmp) fs.rmSync(tmp, { force: true });
+      // Whichever image is in place now (the old one, or the new one if the rename happened), the
+      // drive's size follows it.
       const final = inPool(op.final_file);
-      if (!unfinished && registered && final && fs.existsSync(final)) {
+      if (registered && final && fs.existsSync(final)) {
         this.#store.db.prepare('UPDATE drives SET size_bytes = ?, updated_at = ? WHERE id = ?').run(fs.statSync(final).size, now(), op.drive);
       }
-      line = unfinished ? `kept the old image of drive "${op.drive}" (its replacement had not finished)` : `kept the new image of drive "${op.drive}" (its replacement had finished)`;
+      line = unfinished ? `kept the old image of drive "${op.drive}" (the restore rewriting it had not finished)` : `finished the interrupted image replacement of drive "${op.drive}"`;
     } else if (op.op === 'resize') {
       const file = inPool(op.final_file);
       const drive = this.find(op.drive);

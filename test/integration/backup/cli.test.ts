@@ -74,7 +74,7 @@ test('pidrive repo add/list and backup run/list/restore/verify/prune work offlin
   assert.match(damaged.stderr, new RegExp(second.json!.id as string));
 });
 
-test('kill -9 of "pidrive backup run": no snapshot, the job is marked interrupted, the next run reuses the chunks', { timeout: 120_000 }, async (t) => {
+test('kill -9 of "pidrive backup run" (no snapshot, job marked interrupted, chunks reused) and of an in-place restore (old image whole)', { timeout: 120_000 }, async (t) => {
   if (!requireTool(t, 'mkfs.vfat')) return;
   const dir = tempDir(t);
   const data = path.join(dir, 'data');
@@ -124,8 +124,10 @@ test('kill -9 of "pidrive backup run": no snapshot, the job is marked interrupte
   await restorerExited;
   assert.equal(restorer.signalCode, 'SIGKILL', 'the restore was killed mid-write');
   assert.ok(sameBytes(image, current), 'the image is whole and unchanged after the kill');
+  assert.deepEqual(store.db.prepare('SELECT drive, op FROM drive_ops').all(), [{ drive: 'cam', op: 'replace' }], 'the kill left the replacement journalled');
   const after = cli(data, 'drive', 'show', 'cam');
   assert.equal(after.json!.size_bytes, 512 * MiB);
+  assert.deepEqual(store.db.prepare('SELECT drive, op FROM drive_ops').all(), [], 'the interrupted replacement is closed');
   assert.deepEqual(leftovers(), [], 'the next command removed the unfinished restore');
   const full = cli(data, 'backup', 'restore', 'cam', 'latest');
   assert.equal(full.code, 0, full.stderr);

@@ -131,6 +131,9 @@ export class BackupService implements BackupControl {
     } else {
       const existing = this.#deps.drives.get(drive);
       if (existing.attached) throw new PiDriveError('conflict', `drive "${drive}" is attached; detach it before restoring in place`, { id: 'attached' });
+      if (existing.source === 'referenced') {
+        throw new PiDriveError('conflict', `drive "${drive}" references an image PiDrive does not own; restore into a new drive instead`, { id: 'referenced' });
+      }
     }
     const job = this.jobs.enqueue({
       type: 'restore',

@@ -31,7 +31,7 @@ export const TEMP_PREFIX = '.pidrive-tmp.';
 
 export interface OpRow {
   drive: string;
-  op: 'provision' | 'resize' | 'remove' | 'replace';
+  op: 'provision' | 'resize' | 'remove' | 'replace' | 'attach';
   pool: string;
   tmp_file: string | null;
   final_file: string;

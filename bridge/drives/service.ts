@@ -184,8 +184,8 @@ export class DriveService {
         this.#endOp(record.id);
       })();
     } catch (err) {
-      fs.rmSync(tmpPath, { force: true });
-      if (!this.find(record.id)) fs.rmSync(finalPath, { force: true });
+      this.#discard(tmpPath);
+      if (!this.find(record.id)) this.#discard(finalPath);
       this.#endOp(record.id);
       throw err;
     }
@@ -193,31 +193,37 @@ export class DriveService {
     return this.get(record.id);
   }
 
-  /** The journalled operation running on a drive ('replace' while a restore rewrites it), or null. */
-  operation(id: string): OpRow['op'] | null {
-    const row = this.#store.db.prepare('SELECT op FROM drive_ops WHERE drive = ?').get(id) as { op: OpRow['op'] } | undefined;
-    return row?.op ?? null;
+  /**
+   * Runs an attach holding the drive's operation slot (journalled as `attach`): a restore cannot
+   * replace the image while the kernel opens it, nor can the drive be resized or removed meanwhile.
+   */
+  async attaching<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const drive = this.get(id);
+    this.#beginOp(id, 'attach', drive.pool, null, drive.file);
+    try {
+      return await fn();
+    } finally {
+      this.#endOp(id);
+    }
   }
 
   /**
    * Rewrites the image of a detached drive: `fill` writes a temporary file beside it, which is
    * renamed over the image only when complete, so the old image stays whole until then (also
-   * after a crash). Journalled, so removing, resizing or replacing the drive meanwhile is refused
-   * as busy. The drive's size becomes the new image's.
+   * after a crash). Journalled, so attaching, resizing, removing or replacing the drive meanwhile
+   * is refused as busy. The drive's size becomes the new image's.
    */
   async replaceImage(id: string, fill: (tmpPath: string) => Promise<void>): Promise<DriveRecord> {
     const drive = this.get(id);
-    const attached = (): void => {
-      if (this.get(id).attached) throw new PiDriveError('conflict', `drive "${id}" is attached; detach it first`, { id: 'attached' });
-    };
-    attached();
     if (drive.source === 'referenced') throw new PiDriveError('conflict', `drive "${id}" references an image it does not own; import a copy to replace it`, { id: 'referenced' });
     const pool = this.#pools.requireAvailable(drive.pool);
     const finalPath = pathInPool(pool.path, drive.file, 'file');
     const tmpName = `${TEMP_PREFIX}${id}.${crypto.randomBytes(4).toString('hex')}${path.extname(drive.file)}`;
     const tmpPath = pathInPool(pool.path, tmpName, 'id');
     this.#beginOp(id, 'replace', drive.pool, tmpName, drive.file);
+    let renamed = false;
     try {
+      if (this.get(id).attached) throw new PiDriveError('conflict', `drive "${id}" is attached; detach it first`, { id: 'attached' });
       fs.closeSync(fs.openSync(tmpPath, 'wx', 0o600));
       await fill(tmpPath);
       const fd = fs.openSync(tmpPath, 'r');
@@ -226,22 +232,30 @@ export class DriveService {
       } finally {
         fs.closeSync(fd);
       }
-      // No await between this check and the rename: an attach cannot slip in between.
-      attached();
-      const size = fs.statSync(tmpPath).size;
       fs.renameSync(tmpPath, finalPath);
+      renamed = true;
       fsyncDir(pool.path);
+    } catch (err) {
+      if (!renamed) this.#discard(tmpPath);
+      throw err;
+    } finally {
+      // Also after a failure past the rename: the size follows the image that is in place.
       this.#store.db.transaction(() => {
-        this.#store.db.prepare('UPDATE drives SET size_bytes = ?, updated_at = ? WHERE id = ?').run(size, now(), id);
+        if (renamed) this.#store.db.prepare('UPDATE drives SET size_bytes = ?, updated_at = ? WHERE id = ?').run(fs.statSync(finalPath).size, now(), id);
         this.#endOp(id);
       })();
-    } catch (err) {
-      fs.rmSync(tmpPath, { force: true });
-      this.#endOp(id);
-      throw err;
     }
     this.#bus.emit('drive_state', { id });
     return this.get(id);
+  }
+
+  /** Removes a file a failed operation leaves; a failure here is logged, never hides the first error. */
+  #discard(file: string): void {
+    try {
+      fs.rmSync(file, { force: true });
+    } catch (err) {
+      this.#log.warn('could not remove an unfinished image; the next start removes it', { file, error: (err as Error).message });
+    }
   }
 
   /** Grow only. The partition grows with the image; FAT32/exFAT are not resized (said in `notes`). */
@@ -368,6 +382,9 @@ export class DriveService {
       const final = inPool(op.final_file);
       if (!registered && final) fs.rmSync(final, { force: true });
       line = registered ? `kept drive "${op.drive}" (its creation had completed)` : `rolled back the unfinished creation of drive "${op.drive}"`;
+    } else if (op.op === 'attach') {
+      // The gadget's own start decides what is attached; the database still says detached.
+      line = `cleared the interrupted attach of drive "${op.drive}"`;
     } else if (op.op === 'replace') {
       const tmp = inPool(op.tmp_file);
       const unfinished = tmp !== null && fs.existsSync(tmp);
@@ -406,7 +423,8 @@ export class DriveService {
         .run(id, op, pool, tmp, final, JSON.stringify(details), now());
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        throw new PiDriveError('conflict', `drive "${id}" is busy with another operation`, { id: 'busy' });
+        const running = this.#store.db.prepare('SELECT op FROM drive_ops WHERE drive = ?').pluck().get(id) as OpRow['op'] | undefined;
+        throw new PiDriveError('conflict', `drive "${id}" is busy (${running ? BUSY_WITH[running] : 'another operation'}); try again when that is done`, { id: 'busy' });
       }
       throw err;
     }
@@ -476,6 +494,14 @@ function fromRow(row: RawRow): DriveRecord {
 function now(): string {
   return new Date().toISOString();
 }
+
+const BUSY_WITH: Record<OpRow['op'], string> = {
+  provision: 'being created',
+  resize: 'being resized',
+  remove: 'being removed',
+  replace: 'a restore is rewriting its image',
+  attach: 'being attached',
+};
 
 function fsyncDir(dir: string): void {
   const fd = fs.openSync(dir, 'r');

@@ -17,7 +17,7 @@ export interface GadgetDrives {
   get(id: string): DriveRecord;
   list(): DriveRecord[];
   imagePath(record: DriveRecord): string;
-  operation(id: string): string | null;
+  attaching<T>(id: string, fn: () => Promise<T>): Promise<T>;
   setRuntime(id: string, patch: { attached?: boolean; lun?: number | null; mode?: DriveMode }): DriveRecord;
 }
 
@@ -109,10 +109,7 @@ export class Attachments implements AttachmentControl, Extension {
         if (mode !== record.mode) throw modeWhileAttached(id);
         return record;
       }
-      // A host must not see an image that a restore is about to replace under it.
-      const op = this.#d.drives.operation(id);
-      if (op) throw new PiDriveError('conflict', `drive "${id}" is busy (${op === 'replace' ? 'a restore is rewriting its image' : op}); attach it when that is done`, { id: 'busy' });
-      return this.#attachNow(record, mode);
+      return this.#d.drives.attaching(id, () => this.#attachNow(record, mode));
     });
   }
 

@@ -226,6 +226,12 @@ test('restore into a new drive and in place: byte-identical, sparse, registered;
 
   f.drives.setRuntime('docs', { attached: true });
   assert.throws(() => f.service.startRestore('docs', 'latest', { target: { kind: 'in_place' }, actor: 'x' }), /attached; detach it/);
+  // An image PiDrive only references (the user's own file) is never overwritten by a restore.
+  const owned = path.join(path.dirname(drive.path), 'user.iso');
+  fs.writeFileSync(owned, Buffer.alloc(MiB, 5));
+  await f.drives.import({ id: 'ref', from: owned, mode: 'reference' }, LOCAL);
+  assert.throws(() => f.service.startRestore('ref', 'latest', { repository: 'main', target: { kind: 'in_place' }, actor: 'x' }), /references an image PiDrive does not own/);
+  assert.ok(fs.readFileSync(owned).equals(Buffer.alloc(MiB, 5)));
   const bad = await f.service.waitForJob(f.service.startRestore('docs', 'nope', { target: { kind: 'new_drive', drive: 'x1' }, actor: 'x' }).id);
   assert.equal(bad.state, 'failed');
   assert.match(bad.error!.message, /not a snapshot id/);

@@ -70,6 +70,10 @@ test('replacing an image: the old one stays whole until the new one is complete;
   assert.ok(fs.readFileSync(image).equals(Buffer.alloc(8 * 2 ** 20, 1)), 'the old image is untouched until the end');
   finish();
   const replaced = await running;
+  // An attach in progress holds the drive too: a restore cannot swap the image the kernel is opening.
+  await s.drives.attaching('disk', async () => {
+    await assert.rejects(s.drives.replaceImage('disk', async () => {}), (err: unknown) => busy(err) && /being attached/.test((err as Error).message));
+  });
   assert.equal(replaced.size_bytes, 12 * 2 ** 20, 'the drive takes the size of its new image');
   assert.ok(fs.readFileSync(image).equals(Buffer.alloc(12 * 2 ** 20, 3)));
   assert.deepEqual(temporaries(), []);

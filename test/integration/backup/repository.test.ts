@@ -102,14 +102,20 @@ function backupKilledAt(url: string, image: string, drive: string, when: (p: { p
 }
 
 for (const [name, makeTarget] of Object.entries(TARGETS)) {
+  /** A new repository on this target and a 128 MiB image whose content `seed` picks. */
+  const newRepo = async (t: TestContext, seed: string) => {
+    const dir = tempDir(t);
+    const target = await makeTarget(t, dir);
+    const repo = await open(target, t);
+    const image = path.join(dir, 'drive.img');
+    makeImage(image, IMAGE_SIZE, seed);
+    return { dir, target, repo, image };
+  };
+
   describe(`backup repository on a ${name} target`, { concurrency: false }, () => {
     test('backup, modify, backup: every snapshot restores byte-identical and sparse; an unchanged image adds nothing', async (t) => {
       if (!requireTool(t, 'cmp')) return;
-      const dir = tempDir(t);
-      const target = await makeTarget(t, dir);
-      const repo = await open(target, t);
-      const image = path.join(dir, 'drive.img');
-      makeImage(image, IMAGE_SIZE, 'v1');
+      const { dir, repo, image } = await newRepo(t, 'v1');
       const v1 = path.join(dir, 'v1.img');
       fs.copyFileSync(image, v1);
       const blocksV1 = blockHashes(image);
@@ -157,11 +163,7 @@ for (const [name, makeTarget] of Object.entries(TARGETS)) {
     });
 
     test('kill -9 during a backup: no partial snapshot, verify passes, the next backup reuses the written chunks', { timeout: 120_000 }, async (t) => {
-      const dir = tempDir(t);
-      const target = await makeTarget(t, dir);
-      const repo = await open(target, t);
-      const image = path.join(dir, 'drive.img');
-      makeImage(image, IMAGE_SIZE, 'kill');
+      const { dir, target, repo, image } = await newRepo(t, 'kill');
       const base = await backupImage({ repo, imagePath: image, driveId: 'cam' });
       modifyImage(image, 'kill-2');
       // More new data, so a kill lands in the middle of uploads.
@@ -198,11 +200,7 @@ for (const [name, makeTarget] of Object.entries(TARGETS)) {
     });
 
     test('a truncated or empty chunk object left by a crash is replaced, never reused', async (t) => {
-      const dir = tempDir(t);
-      const target = await makeTarget(t, dir);
-      const repo = await open(target, t);
-      const image = path.join(dir, 'drive.img');
-      makeImage(image, IMAGE_SIZE, 'torn');
+      const { dir, repo, image } = await newRepo(t, 'torn');
       const blocks = [...new Set(blockHashes(image).values())];
       assert.ok(blocks.length >= 2);
       // What an interrupted upload leaves: the first bytes of an object, and a renamed empty file.
@@ -217,11 +215,7 @@ for (const [name, makeTarget] of Object.entries(TARGETS)) {
     });
 
     test('prune forgets by policy and never removes a chunk a remaining snapshot needs, also while a backup runs', { timeout: 120_000 }, async (t) => {
-      const dir = tempDir(t);
-      const target = await makeTarget(t, dir);
-      const repo = await open(target, t);
-      const image = path.join(dir, 'drive.img');
-      makeImage(image, IMAGE_SIZE, 'prune');
+      const { dir, repo, image } = await newRepo(t, 'prune');
       const snaps = [];
       for (let i = 0; i < 4; i++) {
         modifyImage(image, `prune-${i}`);
@@ -271,11 +265,7 @@ for (const [name, makeTarget] of Object.entries(TARGETS)) {
     });
 
     test('a corrupted or missing chunk is reported by verify with every snapshot it affects', async (t) => {
-      const dir = tempDir(t);
-      const target = await makeTarget(t, dir);
-      const repo = await open(target, t);
-      const image = path.join(dir, 'drive.img');
-      makeImage(image, IMAGE_SIZE, 'corrupt');
+      const { dir, repo, image } = await newRepo(t, 'corrupt');
       const a = await backupImage({ repo, imagePath: image, driveId: 'cam' });
       modifyImage(image, 'corrupt-2');
       const b = await backupImage({ repo, imagePath: image, driveId: 'cam' });
